@@ -1,0 +1,353 @@
+"""Typed, frozen configuration: every default of the package lives here, once.
+
+Each pipeline concept has one frozen dataclass section; :class:`PipelineConfig` groups them.
+Values are validated when a dataclass is built, so a bad configuration fails before any work
+starts with a :class:`~mis_pipeline.errors.ConfigError` that names the field, the value given
+and what is allowed.
+
+The library reads no YAML and no environment. The CLI and ``stages/`` turn YAML files and
+``--set section.key=value`` flags into a nested ``dict`` and call :func:`from_dict`::
+
+    cfg = from_dict(PipelineConfig, {"features": {"backbone": "colour_texture"}})
+    cfg.features.batch_size          # -> 16, the default
+    to_dict(cfg)                     # -> plain nested dict, written beside every output
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional, Union, get_args, get_origin
+
+from .errors import ConfigError
+
+__all__ = [
+    "spec",
+    "from_dict",
+    "to_dict",
+    "set_path",
+    "IOConfig",
+    "FeatureConfig",
+    "StoreConfig",
+    "PreprocessConfig",
+    "EvalConfig",
+    "PipelineConfig",
+    "BACKBONE_NAMES",
+]
+
+# Names of the feature backbones (the registry in mis_pipeline.features must agree; a test checks).
+BACKBONE_NAMES = (
+    "dino_vits8",
+    "dino_vits16",
+    "dino_vitb8",
+    "dino_vitb16",
+    "dinov2_vits14",
+    "colour_texture",
+    "test_vit_tiny",
+)
+
+
+def spec(
+    default: Any = dataclasses.MISSING,
+    *,
+    doc: str,
+    choices: tuple[Any, ...] | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
+    """A dataclass field with documentation and range/choice constraints checked on build."""
+    meta = {"doc": doc, "choices": choices, "ge": ge, "gt": gt, "le": le, "lt": lt}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------- validation
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in get_args(tp))
+    if origin is tuple:
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_type_name(args[0])}"
+        return "a list of " + ", ".join(_type_name(a) for a in args)
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(name: str, value: Any, tp: Any) -> Any:
+    """Return ``value`` converted to type ``tp`` or raise ConfigError. Accepts YAML-ish input."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value in allowed and type(value) in {type(a) for a in allowed}:
+            return value
+        raise ConfigError(name, value, "one of " + ", ".join(repr(a) for a in allowed))
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(name, value, a)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(name, value, _type_name(tp))
+    if origin is tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(name, value, _type_name(tp))
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(name, value, _type_name(tp))
+        return tuple(_coerce(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(name, value, "true or false")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(name, value, "an integer")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(name, value, "a number")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(name, value, "a string")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if isinstance(value, Mapping):
+            return _build(tp, value, name)
+        raise ConfigError(name, value, f"a mapping of {tp.__name__} fields")
+    raise TypeError(f"unsupported config annotation {tp!r} for {name}")  # programming error
+
+
+def _check_constraints(name: str, value: Any, meta: Mapping[str, Any]) -> None:
+    choices = meta.get("choices")
+    if choices is not None and value is not None and value not in choices:
+        raise ConfigError(name, value, "one of " + ", ".join(repr(c) for c in choices))
+    if value is None or isinstance(value, (bool, str)) or not isinstance(value, (int, float, tuple)):
+        return
+    items = value if isinstance(value, tuple) else (value,)
+    for v in items:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        for key, ok, word in (
+            ("ge", lambda a, b: a >= b, ">="),
+            ("gt", lambda a, b: a > b, ">"),
+            ("le", lambda a, b: a <= b, "<="),
+            ("lt", lambda a, b: a < b, "<"),
+        ):
+            bound = meta.get(key)
+            if bound is not None and not ok(v, bound):
+                parts = [f"{w} {meta[k]}" for k, w in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if meta.get(k) is not None]
+                raise ConfigError(name, value, "a value " + " and ".join(parts))
+
+
+def _section_name(obj: Any) -> str:
+    return getattr(type(obj), "_section", type(obj).__name__)
+
+
+def validate(obj: Any, prefix: str | None = None) -> None:
+    """Check every field of dataclass instance ``obj`` against its annotation and constraints.
+
+    Called from ``__post_init__`` of every config section; fixes up YAML-ish values (lists to
+    tuples, ints to floats) in place on the frozen instance.
+    """
+    prefix = _section_name(obj) if prefix is None else prefix
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        name = f"{prefix}.{f.name}" if prefix else f.name
+        value = _coerce(name, getattr(obj, f.name), hints[f.name])
+        _check_constraints(name, value, f.metadata)
+        object.__setattr__(obj, f.name, value)
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(prefix, data, f"a mapping of {cls.__name__} fields")
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            where = f"{prefix}.{key}" if prefix else str(key)
+            raise ConfigError(where, data[key], "known keys: " + ", ".join(sorted(names)))
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else key
+        kwargs[key] = _coerce(name, value, hints[key])
+    return cls(**kwargs)
+
+
+def from_dict(cls: type, data: Mapping[str, Any] | None) -> Any:
+    """Build config dataclass ``cls`` from a nested mapping of overrides.
+
+    Unknown keys, wrong types and out-of-range values raise ConfigError naming the dotted field.
+    """
+    return _build(cls, dict(data or {}), "" if cls is PipelineConfig else getattr(cls, "_section", ""))
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """Plain nested dict of a config (tuples become lists) for YAML/JSON output."""
+
+    def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, tuple):
+            return [conv(x) for x in v]
+        return v
+
+    return conv(obj)
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``data[a][b] = value`` for ``dotted == "a.b"``, creating nested dicts as needed."""
+    parts = dotted.split(".")
+    if not dotted or any(not p for p in parts):
+        raise ConfigError(dotted, value, "a dotted key such as 'features.batch_size'")
+    cur = data
+    for p in parts[:-1]:
+        nxt = cur.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(dotted, value, f"'{p}' is a value, not a section")
+        cur = nxt
+    cur[parts[-1]] = value
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """``{field name: doc}`` of a config dataclass (used by the CLI help)."""
+    return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
+
+
+class _Section:
+    _section: typing.ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+# --------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class IOConfig(_Section):
+    """Image decoding, validation and the resize rule."""
+
+    _section: typing.ClassVar[str] = "io"
+    max_pixels: int = spec(
+        89_478_485,
+        doc="Reject images whose header declares more pixels than this (decompression-bomb guard).",
+        ge=1,
+    )
+    max_side: Optional[int] = spec(
+        None,
+        doc="If set, downscale (keeping aspect) so the longer side is at most this many pixels "
+        "before the stretch to a multiple of the patch size. None keeps the paper's rule.",
+        ge=1,
+    )
+
+
+@dataclass(frozen=True)
+class FeatureConfig(_Section):
+    """Patch-feature backbone and how it runs."""
+
+    _section: typing.ClassVar[str] = "features"
+    backbone: str = spec("dino_vits8", doc="Feature backbone from the registry.", choices=BACKBONE_NAMES)
+    weights: str = spec(
+        "hub",
+        doc="'hub' downloads the backbone's pretrained weights through timm; 'none' keeps random "
+        "initialisation; otherwise a local checkpoint path (official DINO .pth, timm .pth/.bin "
+        "or .safetensors).",
+    )
+    device: str = spec("auto", doc="'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'.")
+    batch_size: int = spec(16, doc="Images per forward pass (images are grouped by size).", ge=1)
+    pos_embed: Literal["timm", "official"] = spec(
+        "timm",
+        doc="Position-embedding resize: 'timm' (resize to the target grid, antialiased) or "
+        "'official' (DINO code: bicubic, scale_factor=(grid+0.1)/28, no antialias).",
+    )
+    amp: bool = spec(True, doc="bf16 autocast on CUDA (ignored on CPU).")
+
+
+@dataclass(frozen=True)
+class StoreConfig(_Section):
+    """Layout of the Zarr tree store."""
+
+    _section: typing.ClassVar[str] = "store"
+    cost_dtype: Literal["float16", "float32"] = spec(
+        "float16", doc="On-disk precision of merge costs (relative error <= 2^-11 with float16)."
+    )
+    records_per_shard: int = spec(16384, doc="Per-image records per shard file.", ge=1)
+    merges_per_shard: int = spec(1 << 22, doc="Merges (children rows / costs) per shard file.", ge=1024)
+    compression_level: int = spec(5, doc="Zstandard level for all arrays.", ge=1, le=22)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig(_Section):
+    """The corpus preprocessing run (images -> features -> trees -> store)."""
+
+    _section: typing.ClassVar[str] = "preprocess"
+    executor: Literal["ray", "local"] = spec(
+        "ray", doc="'ray' (Ray Data; local instance or an existing cluster) or 'local' (in-process)."
+    )
+    ray_address: Optional[str] = spec(
+        None, doc="Address of an existing Ray cluster ('auto', 'ray://host:10001'); None starts a local one."
+    )
+    batch_size: int = spec(32, doc="Images per pipeline batch and per atomic store commit.", ge=1)
+    feature_actors: int = spec(1, doc="Number of feature actors (one GPU each when GPUs exist).", ge=1)
+    gpus_per_actor: Optional[float] = spec(
+        None, doc="GPUs per feature actor; None: 1 when the cluster has GPUs, else 0.", ge=0
+    )
+    retry_failed: bool = spec(False, doc="Re-attempt images recorded as failed by an earlier run.")
+    extensions: tuple[str, ...] = spec(
+        (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"),
+        doc="File extensions taken from an input directory (case-insensitive).",
+    )
+
+
+@dataclass(frozen=True)
+class EvalConfig(_Section):
+    """The standard click protocol (RITM/SimpleClick)."""
+
+    _section: typing.ClassVar[str] = "evaluate"
+    max_clicks: int = spec(20, doc="Clicks per sample; NoC is this value when a target is never reached.", ge=1)
+    pred_threshold: float = spec(0.49, doc="Probability threshold that binarises a prediction.", gt=0, lt=1)
+    iou_targets: tuple[float, ...] = spec(
+        (0.80, 0.85, 0.90, 0.95), doc="IoU targets for NoC/NoF.", gt=0, le=1
+    )
+    workers: int = spec(1, doc="Parallel worker processes (results do not depend on it).", ge=1)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Every section of the configuration; the unit written beside each output."""
+
+    io: IOConfig = field(default_factory=IOConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = spec(0, doc="Base seed; per-sample generators derive from (seed, index, epoch).", ge=0)
+
+    def __post_init__(self) -> None:
+        validate(self, prefix="")
