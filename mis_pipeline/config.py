@@ -163,6 +163,9 @@ def _check_constraints(name: str, value: Any, meta: Mapping[str, Any]) -> None:
             bound = meta.get(key)
             if bound is not None and not ok(v, bound):
                 parts = [f"{w} {meta[k]}" for k, w in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if meta.get(k) is not None]
+                if isinstance(value, tuple):
+                    allowed = "a value " + " and ".join(parts) + f" for every element; {v!r} is not"
+                    raise ConfigError(name, list(value), allowed)
                 raise ConfigError(name, value, "a value " + " and ".join(parts))
 
 

@@ -1,0 +1,127 @@
+"""Helpers shared by the CLI subcommands and ``stages/``: config resolution and output.
+
+This is the only place that reads YAML: the library itself takes dataclasses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..config import PipelineConfig, from_dict, set_path, to_dict
+from ..errors import ConfigError
+
+__all__ = [
+    "load_config",
+    "parse_set",
+    "read_yaml_overrides",
+    "write_resolved_config",
+    "CONFIG_HELP",
+    "SET_HELP",
+    "setup_logging",
+]
+
+RESOLVED_CONFIG_NAME = "resolved_config.yaml"
+
+CONFIG_HELP = "YAML file of configuration overrides (see configs/); applied before --set."
+SET_HELP = (
+    "Override one field, e.g. --set features.backbone=colour_texture; the value is parsed as YAML. "
+    "Repeatable; applied after --config."
+)
+
+
+def read_yaml_overrides(path: str | Path) -> dict[str, Any]:
+    """Read a YAML overrides file into a nested dict (an empty file means no overrides)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("--config", str(path), "an existing YAML file")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError("--config", str(path), f"valid YAML ({exc})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("--config", str(path), "a YAML mapping of sections, e.g. 'features: {backbone: ...}'")
+    return data
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """Split ``"section.key=value"``; the value is parsed as a YAML scalar/list."""
+    import yaml
+
+    if "=" not in item:
+        raise ConfigError("--set", item, "KEY=VALUE with a dotted key, e.g. features.batch_size=8")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(
+    config_file: str | Path | None = None,
+    sets: Iterable[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+) -> PipelineConfig:
+    """Resolve a :class:`PipelineConfig` from subcommand defaults, a YAML file and ``--set`` flags.
+
+    Precedence (lowest first): dataclass defaults, ``defaults`` (what a subcommand's own flags
+    set), the YAML file, then each ``--set`` in order. Raises ConfigError before any work starts.
+    """
+    data: dict[str, Any] = _merge({}, defaults or {})
+    if config_file is not None:
+        data = _merge(data, read_yaml_overrides(config_file))
+    for item in sets:
+        key, value = parse_set(item)
+        set_path(data, key, value)
+    return from_dict(PipelineConfig, data)
+
+
+def write_resolved_config(cfg: Any, out_dir: str | Path, name: str = RESOLVED_CONFIG_NAME) -> Path:
+    """Write the resolved configuration (YAML, with the package version) into ``out_dir``."""
+    import yaml
+
+    from .._version import __version__
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    payload = {"mis_pipeline_version": __version__, **to_dict(cfg)}
+    path.write_text(yaml.safe_dump(payload, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def dump_json(obj: Any, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def setup_logging(verbose: int = 0) -> None:
+    """Console logging for CLI runs (the library only creates loggers)."""
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    try:
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=False)
+        fmt = "%(message)s"
+    except ImportError:  # pragma: no cover - rich is a dependency
+        handler = logging.StreamHandler()
+        fmt = "%(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt, handlers=[handler], force=True)
