@@ -22,6 +22,8 @@ __all__ = [
     "ImageTooLargeError",
     "ImageTooSmallError",
     "UnreadableImageError",
+    "InputSourceError",
+    "ImageArrayError",
     "WeightsError",
     "TreeValidationError",
     "StoreError",
@@ -111,6 +113,14 @@ class UnreadableImageError(ImageError, OSError):
     """The file exists but could not be read (permissions, I/O error, missing file)."""
 
     reason = "unreadable"
+
+
+class InputSourceError(MISError, FileNotFoundError):
+    """An input source (image folder, list file or fsspec URL) does not exist or cannot be listed."""
+
+
+class ImageArrayError(MISError, ValueError):
+    """An in-memory image array has the wrong shape, dtype or size for the function it was given to."""
 
 
 class WeightsError(MISError, FileNotFoundError):
