@@ -34,6 +34,8 @@ __all__ = [
     "StoreConfig",
     "PreprocessConfig",
     "EvalConfig",
+    "GraphCutConfig",
+    "PREDICTOR_NAMES",
     "PipelineConfig",
     "BACKBONE_NAMES",
 ]
@@ -297,11 +299,24 @@ class StoreConfig(_Section):
     """Layout of the Zarr tree store."""
 
     _section: typing.ClassVar[str] = "store"
-    cost_dtype: Literal["float16", "float32"] = spec(
-        "float16", doc="On-disk precision of merge costs (relative error <= 2^-11 with float16)."
+    cost_mantissa_bits: int = spec(
+        10,
+        doc="Mantissa bits kept of each float32 merge cost (float32 exponent kept, round to "
+        "nearest): relative error <= 2^-(bits+1), i.e. 4.9e-4 for 10 (float16 precision without "
+        "its overflow at 65504); 23 stores costs exactly.",
+        ge=1,
+        le=23,
     )
-    records_per_shard: int = spec(16384, doc="Per-image records per shard file.", ge=1)
-    merges_per_shard: int = spec(1 << 22, doc="Merges (children rows / costs) per shard file.", ge=1024)
+    records_per_chunk: int = spec(4096, doc="Per-image records per compressed chunk.", ge=1)
+    records_per_shard: int = spec(
+        16384, doc="Per-image records per shard file (a multiple of records_per_chunk).", ge=1
+    )
+    merges_per_chunk: int = spec(
+        1 << 15, doc="Merges per compressed chunk (the unit a random read decompresses).", ge=256
+    )
+    merges_per_shard: int = spec(
+        1 << 20, doc="Merges per shard file (a multiple of merges_per_chunk).", ge=256
+    )
     compression_level: int = spec(5, doc="Zstandard level for all arrays.", ge=1, le=22)
 
 
@@ -328,6 +343,23 @@ class PreprocessConfig(_Section):
     )
 
 
+# Names of the evaluation predictors (the registry in mis_pipeline.evaluate.predictors must agree).
+PREDICTOR_NAMES = ("tree", "graphcut", "oracle", "gt", "empty")
+
+
+@dataclass(frozen=True)
+class GraphCutConfig(_Section):
+    """The classical baseline: OpenCV GrabCut seeded from the clicks."""
+
+    _section: typing.ClassVar[str] = "evaluate.graphcut"
+    radius: int = spec(5, doc="Radius (px) of the click disks fixed as definite foreground/background.", ge=0)
+    iterations: int = spec(3, doc="GrabCut iterations (GMM re-estimation + min-cut) per click.", ge=1)
+    use_previous: bool = spec(
+        True, doc="Seed the previous prediction as probable foreground (else all unclicked pixels "
+        "are probable background)."
+    )
+
+
 @dataclass(frozen=True)
 class EvalConfig(_Section):
     """The standard click protocol (RITM/SimpleClick)."""
@@ -339,6 +371,9 @@ class EvalConfig(_Section):
         (0.80, 0.85, 0.90, 0.95), doc="IoU targets for NoC/NoF.", gt=0, le=1
     )
     workers: int = spec(1, doc="Parallel worker processes (results do not depend on it).", ge=1)
+    predictor: str = spec("tree", doc="Predictor from the registry in mis_pipeline.evaluate.predictors.",
+                          choices=PREDICTOR_NAMES)
+    graphcut: GraphCutConfig = spec(default_factory=GraphCutConfig, doc="Settings of the 'graphcut' predictor.")
 
 
 @dataclass(frozen=True)
