@@ -292,6 +292,15 @@ class FeatureConfig(_Section):
         "'official' (DINO code: bicubic, scale_factor=(grid+0.1)/28, no antialias).",
     )
     amp: bool = spec(True, doc="bf16 autocast on CUDA (ignored on CPU).")
+    patch_size: Optional[int] = spec(
+        None,
+        doc="Patch size in pixels for the weights-free 'colour_texture' backbone (None: 8). "
+        "ViT backbones have a fixed patch size and accept only None or that size.",
+        ge=2,
+    )
+    init_seed: int = spec(
+        0, doc="Seed of the random initialisation used when weights='none' (tests, benchmarks).", ge=0
+    )
 
 
 @dataclass(frozen=True)
