@@ -249,6 +249,8 @@ def encode_children(children: np.ndarray, grid_shape: tuple[int, int]) -> np.nda
     gh, gw = _check_grid(grid_shape)
     n = gh * gw
     ch = np.asarray(children)
+    if ch.size == 0 and n == 1:
+        ch = ch.reshape(0, 2)
     if ch.shape != (n - 1, 2):
         raise TreeValidationError(f"children must have shape ({n - 1}, 2) for grid {gh}x{gw}, got {ch.shape}")
     codes = np.zeros(n - 1, dtype=np.uint32)

@@ -153,7 +153,16 @@ class TreeWriter:
         return self._create(zarr, cfg_dict)
 
     def _create(self, zarr: Any, cfg_dict: dict[str, Any]) -> Any:
-        group = zarr.open_group(str(self.path), mode="w")
+        # Empty the directory ourselves: zarr's mode="w" would delete and recreate it, and the
+        # lock held on the directory would then guard an orphaned inode.
+        import shutil
+
+        for child in self.path.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        group = zarr.open_group(str(self.path), mode="a")
         create_arrays(group, self.config.store)
         bits = self._mantissa_bits
         group.attrs.update(

@@ -1,0 +1,9 @@
+"""The corpus preprocessing run: sources -> decode -> features -> merge -> tree store.
+
+:func:`preprocess` drives it with the in-process executor (``preprocess.executor = "local"``)
+or Ray Data (``"ray"``); both run the stage classes of :mod:`.stages`.
+"""
+
+from .run import EXIT_OK, EXIT_WITH_FAILURES, PreprocessResult, preprocess
+
+__all__ = ["preprocess", "PreprocessResult", "EXIT_OK", "EXIT_WITH_FAILURES"]

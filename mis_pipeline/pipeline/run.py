@@ -1,0 +1,156 @@
+"""The preprocessing run: list images -> decode -> features -> merge -> commit to a tree store.
+
+:func:`preprocess` is the one library function behind ``mis preprocess`` and
+``python -m stages.preprocess``. It resumes an existing store (finished images are skipped,
+failed ones too unless ``preprocess.retry_failed``), runs the pending images through the
+chosen executor (``"local"``: in-process loop; ``"ray"``: Ray Data), and commits each merged
+batch atomically from this process, the store's only writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import PipelineConfig
+from ..store import StoreSummary, TreeStore, TreeWriter
+from .stages import batch_to_records
+
+__all__ = ["preprocess", "PreprocessResult", "EXIT_OK", "EXIT_WITH_FAILURES", "backbone_info"]
+
+log = logging.getLogger(__name__)
+
+#: Exit status of ``mis preprocess`` when every listed image is stored.
+EXIT_OK = 0
+#: Exit status when the run completed but some images are recorded as failed.
+EXIT_WITH_FAILURES = 3
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PreprocessResult:
+    """What a run did. Counts marked "this run" exclude images skipped as already done."""
+
+    store: str
+    n_listed: int
+    n_skipped: int
+    n_processed: int  # this run
+    n_ok: int  # this run
+    n_failed: int  # this run
+    failed_by_reason: dict[str, int]  # this run
+    elapsed_s: float
+    summary: StoreSummary  # the whole store after the run
+    n_failed_listed: int = 0  # listed images recorded as failed (this or an earlier run)
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.n_processed / self.elapsed_s if self.elapsed_s > 0 else float("nan")
+
+    @property
+    def exit_code(self) -> int:
+        """:data:`EXIT_OK` or, if any listed image is recorded as failed, :data:`EXIT_WITH_FAILURES`."""
+        return EXIT_WITH_FAILURES if self.n_failed_listed else EXIT_OK
+
+    def lines(self) -> list[str]:
+        """Human-readable final summary."""
+        out = [
+            f"listed {self.n_listed} images; skipped {self.n_skipped} already done; "
+            f"processed {self.n_processed} in {self.elapsed_s:.1f} s ({self.images_per_s:.2f} images/s)",
+            f"this run: stored {self.n_ok}, failed {self.n_failed}",
+        ]
+        for reason, count in sorted(self.failed_by_reason.items()):
+            out.append(f"  failed: {reason:<16} {count}")
+        out += self.summary.lines()
+        status = "completed with failures" if self.exit_code else "completed"
+        out.append(f"status           {status} (exit {self.exit_code})")
+        return out
+
+
+def backbone_info(config: PipelineConfig) -> tuple[str, int]:
+    """``(name, patch_size)`` of the configured backbone, without loading weights."""
+    from ..features import backbone_patch_size
+
+    return config.features.backbone, int(backbone_patch_size(config.features.backbone))
+
+
+def preprocess(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    config: PipelineConfig,
+    *,
+    on_progress: ProgressFn | None = None,
+) -> PreprocessResult:
+    """Preprocess every image of ``source`` into the tree store ``out``; resumable.
+
+    Parameters
+    ----------
+    source : str or PathLike
+        A directory (recursive), a text file of paths, or an fsspec URL
+        (:func:`mis_pipeline.io.list_images`).
+    out : str or PathLike
+        Store directory; created, or resumed if it holds a store made with the same tree
+        settings.
+    config : PipelineConfig
+        ``preprocess.executor`` picks the executor, ``preprocess.batch_size`` the batch (and
+        commit) size, ``preprocess.retry_failed`` re-attempts recorded failures.
+    on_progress : callable, optional
+        Called as ``on_progress(done, total)`` after each commit (images of this run).
+
+    Returns
+    -------
+    PreprocessResult
+        Counts, throughput and the store summary; ``exit_code`` is 0 or 3.
+    """
+    from ..io import list_images
+
+    pcfg = config.preprocess
+    refs = list_images(source, extensions=pcfg.extensions)
+    name, patch = backbone_info(config)
+    t0 = time.perf_counter()
+    n_ok = n_failed = 0
+    by_reason: dict[str, int] = {}
+    with TreeWriter(out, config, retry_failed=pcfg.retry_failed) as writer:
+        todo = [r for r in refs if not writer.is_done(r.image_id)]
+        log.info("%d images listed, %d to process (%s executor)", len(refs), len(todo), pcfg.executor)
+        if on_progress is not None:
+            on_progress(0, len(todo))
+        if pcfg.executor == "ray":
+            from .ray_exec import run_ray as runner
+        else:
+            from .local import run_local as runner
+        done = 0
+        for batch in runner(todo, config, patch):
+            records = batch_to_records(batch, name)
+            writer.commit(records)
+            for r in records:
+                if r.ok:
+                    n_ok += 1
+                else:
+                    n_failed += 1
+                    by_reason[r.reason] = by_reason.get(r.reason, 0) + 1
+            done += len(records)
+            if on_progress is not None:
+                on_progress(done, len(todo))
+        failed_listed = sum(1 for r in refs if writer.status_of(r.image_id) == "failed")
+    elapsed = time.perf_counter() - t0
+    summary = TreeStore.open(out).summary()
+    result = PreprocessResult(
+        store=str(Path(out)),
+        n_listed=len(refs),
+        n_skipped=len(refs) - len(todo),
+        n_processed=n_ok + n_failed,
+        n_ok=n_ok,
+        n_failed=n_failed,
+        failed_by_reason=by_reason,
+        elapsed_s=elapsed,
+        summary=summary,
+        n_failed_listed=failed_listed,
+    )
+    log.info("preprocess done: %s", "; ".join(result.lines()[:2]))
+    return result
