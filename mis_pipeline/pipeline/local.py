@@ -7,6 +7,7 @@ and every stage treats each image on its own.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,10 +18,15 @@ from .stages import DecodeStage, FeatureStage, MergeStage, make_batch
 __all__ = ["run_local"]
 
 
-def run_local(refs: Sequence[ImageRef], config: PipelineConfig, patch_size: int) -> Iterator[dict[str, np.ndarray]]:
-    """Yield merged batches (see :mod:`.stages` for the columns) of ``refs``, in input order."""
+def run_local(
+    refs: Sequence[ImageRef], config: PipelineConfig, patch_size: int, *, backbone: Any = None
+) -> Iterator[dict[str, np.ndarray]]:
+    """Yield merged batches (see :mod:`.stages` for the columns) of ``refs``, in input order.
+
+    ``backbone`` reuses an already built backbone (else one is built from ``config``).
+    """
     decode = DecodeStage(config, patch_size)
-    features = FeatureStage(config)
+    features = FeatureStage(config, backbone=backbone)
     merge = MergeStage(config)
     bs = config.preprocess.batch_size
     for lo in range(0, len(refs), bs):

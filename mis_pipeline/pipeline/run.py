@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from ..config import PipelineConfig
@@ -72,11 +73,16 @@ class PreprocessResult:
         return out
 
 
-def backbone_info(config: PipelineConfig) -> tuple[str, int]:
-    """``(name, patch_size)`` of the configured backbone, without loading weights."""
-    from ..features import backbone_patch_size
+def backbone_info(config: PipelineConfig) -> tuple[str, int, Any]:
+    """``(name, patch_size, backbone)`` of the configured backbone, built once on the driver.
 
-    return config.features.backbone, int(backbone_patch_size(config.features.backbone))
+    Building it here also fails fast (missing weights, bad device) before any image is read;
+    the local executor reuses it.
+    """
+    from ..features import get_backbone
+
+    bb = get_backbone(config.features)
+    return str(bb.name), int(bb.patch_size), bb
 
 
 def preprocess(
@@ -111,7 +117,7 @@ def preprocess(
 
     pcfg = config.preprocess
     refs = list_images(source, extensions=pcfg.extensions)
-    name, patch = backbone_info(config)
+    name, patch, backbone = backbone_info(config)
     t0 = time.perf_counter()
     n_ok = n_failed = 0
     by_reason: dict[str, int] = {}
@@ -121,11 +127,15 @@ def preprocess(
         if on_progress is not None:
             on_progress(0, len(todo))
         if pcfg.executor == "ray":
-            from .ray_exec import run_ray as runner
+            from .ray_exec import run_ray
+
+            batches = run_ray(todo, config, patch)
         else:
-            from .local import run_local as runner
+            from .local import run_local
+
+            batches = run_local(todo, config, patch, backbone=backbone)
         done = 0
-        for batch in runner(todo, config, patch):
+        for batch in batches:
             records = batch_to_records(batch, name)
             writer.commit(records)
             for r in records:

@@ -136,11 +136,11 @@ class FeatureStage:
     ``preprocess.feature_actors`` actors, ``num_gpus`` each when the cluster has GPUs).
     """
 
-    def __init__(self, config: PipelineConfig) -> None:
+    def __init__(self, config: PipelineConfig, backbone: Any = None) -> None:
         from ..features import get_backbone
 
         self.config = config
-        self.backbone = get_backbone(config.features)
+        self.backbone = backbone if backbone is not None else get_backbone(config.features)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = {k: v for k, v in batch.items() if k != "pixels"}

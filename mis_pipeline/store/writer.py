@@ -113,6 +113,7 @@ class TreeWriter:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             os.close(self._lock_fd)
+            self._lock_fd = -1
             raise StoreLockedError(f"store {self.path} is being written by another process") from exc
         try:
             self._remove_partials()
