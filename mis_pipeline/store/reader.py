@@ -116,6 +116,7 @@ class TreeStore:
         live = live[cols["status"][live] != STATUS_SUPERSEDED] if live.size else live
         self._live = live
         self._index = {cols["image_id"][r]: k for k, r in enumerate(live.tolist())}
+        self._shared_reader: TreeReader | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> TreeStore:
@@ -209,12 +210,9 @@ class TreeStore:
         return int(g[0]), int(g[1])
 
     def _read_tree(self, row: int) -> MergeTree | None:
-        if self._cols["status"][row] != STATUS_OK:
-            return None
-        lo, hi = self._merge_span(row)
-        codes_c = np.asarray(self.group["trees/children"][lo:hi]) if hi > lo else np.zeros(0, np.uint32)
-        codes_k = np.asarray(self.group["trees/cost"][lo:hi]) if hi > lo else np.zeros(0, np.uint32)
-        return self._decode(row, codes_c, codes_k)
+        if self._shared_reader is None:  # single-tree access shares one cached reader
+            self._shared_reader = TreeReader(self, cache_bytes=64 << 20)
+        return self._shared_reader.read_rows([row])[0]
 
     def _decode(self, row: int, codes_c: np.ndarray, codes_k: np.ndarray) -> MergeTree:
         grid = self._grid(row)
@@ -358,8 +356,11 @@ class TreeReader:
 
     def read(self, indices: Sequence[int]) -> list[MergeTree | None]:
         """Trees of store images ``indices`` (``None`` for failed images), in the given order."""
+        return self.read_rows([self.store.row_of(int(i)) for i in indices])
+
+    def read_rows(self, rows: Sequence[int]) -> list[MergeTree | None]:
+        """Trees of ``records/`` rows ``rows`` (``None`` for failed rows), in the given order."""
         st = self.store
-        rows = [st.row_of(int(i)) for i in indices]
         spans = [st._merge_span(r) if st._cols["status"][r] == STATUS_OK else (0, 0) for r in rows]
         chunks = sorted({c for lo, hi in spans if hi > lo for c in range(lo // self._chunk, (hi - 1) // self._chunk + 1)})
         for name in ("children", "cost"):
