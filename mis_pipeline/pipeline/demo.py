@@ -51,6 +51,8 @@ class DemoResult:
 def cut_labels(children: np.ndarray, n_leaves: int, n_regions: int) -> np.ndarray:
     """Leaf labels ``(n_leaves,)`` int64 (0..n_regions-1) of the tree cut into ``n_regions``.
 
+    Regions are numbered in the row-major order of their first leaf.
+
     Replays the first ``n_leaves - n_regions`` merges with a union-find; the partition is the
     set of regions alive at that step.
     """
@@ -67,8 +69,10 @@ def cut_labels(children: np.ndarray, n_leaves: int, n_regions: int) -> np.ndarra
         if np.array_equal(nxt, root):
             break
         root = nxt
-    _, labels = np.unique(root, return_inverse=True)
-    return labels.astype(np.int64)
+    _, first, inverse = np.unique(root, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, np.int64)
+    rank[np.argsort(first)] = np.arange(first.size)  # number regions in row-major order
+    return rank[inverse.ravel()]
 
 
 def _paint(image: np.ndarray, labels_grid: np.ndarray) -> np.ndarray:
