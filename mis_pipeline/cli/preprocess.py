@@ -75,11 +75,13 @@ class _Progress:
     def __call__(self, done: int, total: int) -> None:
         if self._bar is None:
             return
+        import time
+
         if self._task is None:
             self._task = self._bar.add_task("preprocess", total=total, rate="- images/s")
-        task = self._bar.tasks[0]
-        speed = task.speed
-        rate = f"{speed:.2f} images/s" if speed else "- images/s"
+            self._t0 = time.perf_counter()
+        elapsed = time.perf_counter() - self._t0
+        rate = f"{done / elapsed:.2f} images/s" if done and elapsed > 0 else "- images/s"
         self._bar.update(self._task, completed=done, total=total, rate=rate)
 
     def __exit__(self, *exc: object) -> None:

@@ -95,7 +95,7 @@ def _kill_started(procs: list[subprocess.Popen], marker: str) -> None:
                 pass
     for p in procs:
         try:
-            p.wait(timeout=20)
+            p.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
     for pid_dir in Path("/proc").glob("[0-9]*"):
