@@ -1,0 +1,169 @@
+"""Feature-stage overhead against a bare timm forward, and colour_texture throughput.
+
+1. ViT overhead. The full feature stage for a list of image files (decode from disk with
+   :func:`mis_pipeline.io.prepare_image`, resize to multiples of the patch, group by size into
+   batches, normalise, forward, reshape to ``(grid_h, grid_w, C)`` float32 numpy) against a bare
+   ``model.forward_features`` on the same batches, already decoded, resized and normalised as
+   tensors. Same process, CPU, randomly initialised ViT-S/8 (``vit_small_patch8_224``
+   architecture, ``pretrained=False``). The two are timed alternately, ``--repeats`` times; the
+   ratio of medians is the overhead (goal <= 1.15x). The images are GrabCut photos saved as
+   JPEG at a size slightly off the target so that the resize really runs (e.g. 221x219 ->
+   224x224, 637x475 -> 640x480, width x height).
+2. ``colour_texture`` images/s on the 50 GrabCut images: the whole stage (decode, resize,
+   extract) and the extraction alone.
+
+Run from the project root::
+
+    .venv/bin/python benchmarks/bench_features.py            # both parts
+    .venv/bin/python benchmarks/bench_features.py --quick    # 224x224 only, fewer repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+GRABCUT = ROOT.parent / "shared" / "data" / "GrabCut" / "data_GT"
+
+from mis_pipeline.features import get_backbone  # noqa: E402
+from mis_pipeline.io import list_images, load_image, prepare_image  # noqa: E402
+
+# (target height, target width) -> size the JPEG is written at (height, width)
+SIZES = {"224x224": ((224, 224), (219, 221)), "480x640": ((480, 640), (475, 637))}
+
+
+def _write_images(folder: Path, n: int, hw: tuple[int, int]) -> list[Path]:
+    from PIL import Image
+
+    refs = list_images(GRABCUT)
+    paths = []
+    for i in range(n):
+        img = load_image(refs[i % len(refs)].path)
+        out = Image.fromarray(img).resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
+        p = folder / f"img{i:03d}.jpg"
+        out.save(p, quality=92)
+        paths.append(p)
+    return paths
+
+
+def vit_overhead(label: str, n_images: int, batch_size: int, repeats: int) -> dict:
+    import torch
+
+    (target_h, target_w), file_hw = SIZES[label]
+    backbone = get_backbone(
+        "dino_vits8", weights="none", device="cpu", batch_size=batch_size, pos_embed="timm"
+    )
+    model = backbone.model
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = _write_images(Path(tmp), n_images, file_hw)
+
+        def stage() -> list[np.ndarray]:
+            pixels = [prepare_image(p, backbone.patch_size).pixels for p in paths]
+            return backbone.extract(pixels)
+
+        # The bare reference gets the same batches, prepared outside the timed region.
+        pixels = [prepare_image(p, backbone.patch_size).pixels for p in paths]
+        assert pixels[0].shape[:2] == (target_h, target_w)
+        batches = [
+            backbone.to_tensor(np.stack(pixels[k : k + batch_size]))
+            for k in range(0, len(pixels), batch_size)
+        ]
+
+        def bare() -> None:
+            with torch.inference_mode():
+                for x in batches:
+                    model.forward_features(x)
+
+        # Warm-up (allocator, oneDNN kernels), then alternate.
+        out = stage()
+        bare()
+        assert out[0].shape == (target_h // 8, target_w // 8, 384)
+        t_stage, t_bare = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            stage()
+            t_stage.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            bare()
+            t_bare.append(time.perf_counter() - t0)
+    ms, mb = statistics.median(t_stage), statistics.median(t_bare)
+    return {
+        "size": label,
+        "images": n_images,
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "stage_s_per_image": ms / n_images,
+        "bare_s_per_image": mb / n_images,
+        "overhead_ratio": ms / mb,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def colour_texture_throughput(repeats: int) -> dict:
+    backbone = get_backbone("colour_texture")
+    refs = list_images(GRABCUT)
+
+    def whole() -> None:
+        for r in refs:
+            backbone.extract([prepare_image(r.path, backbone.patch_size).pixels])
+
+    pixels = [prepare_image(r.path, backbone.patch_size).pixels for r in refs]
+    whole()
+    t_whole, t_extract = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        whole()
+        t_whole.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        backbone.extract(pixels)
+        t_extract.append(time.perf_counter() - t0)
+    return {
+        "images": len(refs),
+        "stage_images_per_s": len(refs) / statistics.median(t_whole),
+        "extract_images_per_s": len(refs) / statistics.median(t_extract),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="224x224 only, 3 repeats")
+    ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    if not GRABCUT.is_dir():
+        print(f"GrabCut images not found at {GRABCUT}", file=sys.stderr)
+        return 2
+    results: dict = {"vit_s8_random": []}
+    plan = [("224x224", 8, 8, 3 if args.quick else 5)]
+    if not args.quick:
+        plan.append(("480x640", 2, 2, 3))
+    for label, n, bs, reps in plan:
+        r = vit_overhead(label, n, bs, reps)
+        results["vit_s8_random"].append(r)
+        print(
+            f"ViT-S/8 {label}: stage {r['stage_s_per_image']:.3f} s/img, bare timm "
+            f"{r['bare_s_per_image']:.3f} s/img, overhead x{r['overhead_ratio']:.3f} "
+            f"({n} images, batch {bs}, median of {reps}, {r['torch_threads']} threads)",
+            flush=True,
+        )
+    ct = colour_texture_throughput(3)
+    results["colour_texture"] = ct
+    print(
+        f"colour_texture on {ct['images']} GrabCut images: {ct['stage_images_per_s']:.1f} img/s "
+        f"(decode+resize+extract), {ct['extract_images_per_s']:.1f} img/s (extract only)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
