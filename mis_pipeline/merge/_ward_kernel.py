@@ -140,6 +140,22 @@ def ward_pair_criterion(sums_a, size_a, sums_b, size_b):
 
 
 # --------------------------------------------------------------------------- kernel
+@njit(cache=True, inline="always")
+def _best_of(v, adj_off, adj_len, pool, pool_d):
+    """Smallest key ``(cost, hi, lo)`` among node ``v``'s adjacent pairs -> (cost, pair)."""
+    o = adj_off[v]
+    best_c = np.inf
+    best_p = np.int64(-1)
+    for q in range(adj_len[v]):
+        u = np.int64(pool[o + q])
+        pr = (u << 32) | v if u > v else (np.int64(v) << 32) | u
+        c = pool_d[o + q]
+        if best_p < 0 or _before(c, pr, best_c, best_p):
+            best_c = c
+            best_p = pr
+    return best_c, best_p
+
+
 @njit(cache=True, nogil=True)
 def ward_grid_kernel(X, grid_h, grid_w, S, W):
     """Connectivity-constrained Ward tree of a ``grid_h x grid_w`` grid (see module doc).
@@ -148,7 +164,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
     checking): ``X`` is a C-contiguous ``(grid_h * grid_w, C)`` float32 or float64 array of
     finite values small enough that float64 sums of squares cannot overflow, rows in
     row-major grid order (``r * grid_w + c``); ``grid_h, grid_w >= 1``, ``C >= 1`` and
-    ``grid_h * grid_w >= 2``. Nothing is checked here.
+    ``grid_h * grid_w >= 2``. ``S`` is a C-contiguous float64 ``(max(n // 2, 1), C)`` and
+    ``W`` a C-contiguous float64 ``(max(n // 2, 1) + LEAF_ROWS, C)`` workspace (contents
+    ignored; allocated by the caller, where numpy can back them with huge pages). Nothing is
+    checked here.
 
     Returns ``(children (n-1, 2) int32, cost (n-1,) float64)``.
     """
@@ -170,7 +189,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
     # clusters are disjoint with >= 2 leaves each, so n // 2 slots always suffice, and a
     # merge reuses a child's slot. Leaves need no slot: their sum and centroid are their
     # input row. Extra memory: 2 * (n/2) * C float64, i.e. 2x a float32 feature array.
-    # W has LEAF_ROWS more rows where leaf neighbours are converted to float64.
     n_slots = S.shape[0]
     slot_of = np.full(n_nodes, -1, dtype=np.int32)
     free_slots = np.empty(n_slots, dtype=np.int32)
@@ -178,14 +196,45 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
         free_slots[s] = n_slots - 1 - s
     n_free = n_slots
 
-    # Adjacency: the neighbours of node v are pool[adj_off[v] : adj_off[v] + adj_len[v]].
-    # A merge rewrites i/j into k inside each neighbour's list (which never grows), so only
-    # the new cluster needs a fresh block, appended at the end. Blocks sit in node-id order,
-    # so the pool compacts in place. A merge removes >= 1 adjacency and adds none: live
-    # lists never exceed 2 * n_edges entries, so 4 * n_edges is room enough after compaction.
+    # Adjacency: the neighbours of node v are pool[adj_off[v] : adj_off[v] + adj_len[v]],
+    # pool_d holding the criterion of each pair (so a neighbour's best pair can be re-found
+    # without recomputing distances). A merge rewrites i/j into k inside each neighbour's
+    # list (which never grows), so only the new cluster needs a fresh block, appended at the
+    # end. Blocks sit in node-id order, so the pool compacts in place. A merge removes >= 1
+    # adjacency and adds none: live lists never exceed 2 * n_edges entries, so 4 * n_edges
+    # is room enough after a compaction.
     adj_off = np.zeros(n_nodes, dtype=np.int64)
     adj_len = np.zeros(n_nodes, dtype=np.int32)
-    pool = np.empty(4 * n_edges + 16, dtype=np.int32)
+    pool_cap = 4 * n_edges + 16
+    pool = np.empty(pool_cap, dtype=np.int32)
+    pool_d = np.empty(pool_cap, dtype=np.float64)
+
+    # Criteria of the leaf pairs: d_up[v] for (v, v - grid_w), d_left[v] for (v, v - 1).
+    d_up = np.empty(n, dtype=np.float64)
+    d_left = np.empty(n, dtype=np.float64)
+    ra = np.empty(LANES, dtype=np.int32)  # scratch: the rows of one batch of distances
+    rb = np.empty(LANES, dtype=np.int32)
+    dist = np.empty(LANES, dtype=np.float64)
+    for vertical in range(2):
+        first = grid_w if vertical == 1 else 1
+        step_back = grid_w if vertical == 1 else 1
+        out = d_up if vertical == 1 else d_left
+        todo = np.empty(n, dtype=np.int32)
+        m = 0
+        for v in range(first, n):
+            if vertical == 1 or v % grid_w != 0:
+                todo[m] = v
+                m += 1
+        for g in range(0, m, LANES):
+            cnt = min(LANES, m - g)
+            for q in range(LANES):
+                v = todo[g + q] if q < cnt else todo[g]  # pad a short batch (result unused)
+                ra[q] = v
+                rb[q] = v - step_back
+            sqdist_rows_rows(X, ra, X, rb, dist)
+            for q in range(cnt):
+                out[todo[g + q]] = dist[q] * 0.5  # two leaves: w = (1*1)/(1+1), cost = pa*w
+
     pool_end = 0
     for r in range(grid_h):
         for c in range(grid_w):
@@ -193,55 +242,46 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
             adj_off[v] = pool_end
             if r > 0:
                 pool[pool_end] = v - grid_w
+                pool_d[pool_end] = d_up[v]
                 pool_end += 1
             if c > 0:
                 pool[pool_end] = v - 1
+                pool_d[pool_end] = d_left[v]
                 pool_end += 1
             if c + 1 < grid_w:
                 pool[pool_end] = v + 1
+                pool_d[pool_end] = d_left[v + 1]
                 pool_end += 1
             if r + 1 < grid_h:
                 pool[pool_end] = v + grid_w
+                pool_d[pool_end] = d_up[v + grid_w]
                 pool_end += 1
             adj_len[v] = pool_end - adj_off[v]
 
-    # Heap with lazy deletion. Live entries (adjacent live pairs) never exceed n_edges; when
-    # a push would overflow, stale entries are purged, which always frees enough room.
+    # Heap of candidate pairs with lazy deletion. Invariant: every live cluster's best pair
+    # (smallest key among its adjacent pairs) is in the heap. The global minimum pair is the
+    # best pair of both its clusters, so it is in the heap; any other entry whose clusters
+    # are both alive is a genuine pair with its exact criterion, hence never smaller. So the
+    # first entry popped with both clusters alive is exactly the pair scikit-learn merges.
+    # Pushing only best pairs (instead of every new pair, as scikit-learn does) halves the
+    # heap traffic, which dominates once the distances are vectorised.
     heap_cap = 2 * n_edges + n + 64
     hk = np.empty(heap_cap, dtype=np.float64)
     hp = np.empty(heap_cap, dtype=np.int64)
-    e_hi = np.empty(n_edges, dtype=np.int32)
-    e_lo = np.empty(n_edges, dtype=np.int32)
-    e = 0
+    best_pair = np.full(n_nodes, -1, dtype=np.int64)
+    best_cost = np.empty(n_nodes, dtype=np.float64)
+    heap_size = 0
     for v in range(n):
-        r = v // grid_w
-        c = v - r * grid_w
-        if r > 0:
-            e_hi[e] = v
-            e_lo[e] = v - grid_w
-            e += 1
-        if c > 0:
-            e_hi[e] = v
-            e_lo[e] = v - 1
-            e += 1
-    ra = np.empty(LANES, dtype=np.int32)  # scratch: the rows of one batch of distances
-    rb = np.empty(LANES, dtype=np.int32)
-    dist = np.empty(LANES, dtype=np.float64)
-    for g in range(0, n_edges, LANES):
-        cnt = min(LANES, n_edges - g)
-        for q in range(LANES):
-            src = g + q if q < cnt else g  # pad a short batch with a repeat (result unused)
-            ra[q] = e_hi[src]
-            rb[q] = e_lo[src]
-        sqdist_rows_rows(X, ra, X, rb, dist)
-        for q in range(cnt):
-            hk[g + q] = dist[q] * 0.5  # two leaves: w = (1 * 1) / (1 + 1), cost = pa * w
-    for t in range(n_edges):
-        hp[t] = (np.int64(e_hi[t]) << 32) | np.int64(e_lo[t])
-    heap_size = n_edges
+        bc, bp = _best_of(v, adj_off, adj_len, pool, pool_d)
+        best_cost[v] = bc
+        best_pair[v] = bp
+        hk[heap_size] = bc  # a pair that is best for both its leaves goes in twice:
+        hp[heap_size] = bp  # harmless, the second copy is stale once the pair merged
+        heap_size += 1
     _heapify(hk, hp, heap_size)
 
     mark = np.full(n_nodes, -1, dtype=np.int32)  # dedupes the new cluster's neighbours
+    kept = np.full(n_nodes, -1, dtype=np.int32)  # dedupes heap entries when purging
     mask32 = np.int64(0xFFFFFFFF)
 
     for step in range(n - 1):
@@ -291,7 +331,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
 
         # ---- neighbour list of k: (N(i) | N(j)) - {i, j}, appended to the pool
         need = adj_len[i] + adj_len[j]
-        if pool_end + need > pool.shape[0]:
+        if pool_end + need > pool_cap:
             p = 0
             for v in range(k):  # i and j are still alive here and keep their lists
                 if alive[v]:
@@ -299,6 +339,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
                     ln = adj_len[v]
                     for q in range(ln):  # destination <= source: safe in place
                         pool[p + q] = pool[o + q]
+                        pool_d[p + q] = pool_d[o + q]
                     adj_off[v] = p
                     p += ln
             pool_end = p
@@ -322,41 +363,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
         alive[j] = False
         alive[k] = True
 
-        # ---- in each neighbour's list, i and/or j become k (the list never grows)
-        for q in range(deg):
-            t = pool[ok + q]
-            o = adj_off[t]
-            ln = adj_len[t]
-            found = False
-            p = 0
-            while p < ln:
-                u = pool[o + p]
-                if u == i or u == j:
-                    if found:
-                        ln -= 1
-                        pool[o + p] = pool[o + ln]
-                        continue
-                    pool[o + p] = k
-                    found = True
-                p += 1
-            adj_len[t] = ln
-
-        # ---- make room in the heap: purge stale entries (always frees enough, see above)
-        if heap_size + deg > heap_cap:
-            live_e = 0
-            for t in range(heap_size):
-                pr = hp[t]
-                if alive[pr >> 32] and alive[pr & mask32]:
-                    hk[live_e] = hk[t]
-                    hp[live_e] = pr
-                    live_e += 1
-            heap_size = live_e
-            _heapify(hk, hp, heap_size)
-
-        # ---- criteria of k against its neighbours, pushed as (cost, k, t); k > t always.
-        # Batches of LANES neighbours share one SIMD pass (see _lanes.py). A leaf's row is
-        # converted to float64 into W's scratch rows so leaves and internal clusters go
-        # through the same gather; a short batch is padded with a repeat (result unused).
+        # ---- criteria of k against its neighbours. Batches of LANES neighbours share one
+        # SIMD pass (see _lanes.py). A leaf's row is converted to float64 into W's scratch
+        # rows so that leaves and internal clusters go through the same gather; a short
+        # batch is padded with a repeat (result unused).
         for g in range(0, deg, LANES):
             cnt = min(LANES, deg - g)
             for q in range(LANES):
@@ -373,12 +383,82 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
                     rb[q] = slot_of[t]
             sqdist_row_rows(W, sk, W, rb, dist)
             for q in range(cnt):
-                t = pool[ok + g + q]
-                st = size[t]
+                st = size[pool[ok + g + q]]
                 # exactly scikit-learn's (m1[k] * m1[t]) / (m1[k] + m1[t]), then pa * w
-                hk[heap_size] = dist[q] * ((sz * st) / (sz + st))
-                hp[heap_size] = (np.int64(k) << 32) | np.int64(t)
+                pool_d[ok + g + q] = dist[q] * ((sz * st) / (sz + st))
+
+        # ---- make room in the heap for up to deg + 1 pushes: keep one copy of each live
+        # cluster's current best pair and drop everything else (stale pairs, superseded
+        # candidates, duplicates). That leaves at most n - step - 1 entries, so the room
+        # is always enough.
+        if heap_size + deg + 1 > heap_cap:
+            live_e = 0
+            for t in range(heap_size):
+                pr = hp[t]
+                hi = pr >> 32
+                lo = pr & mask32
+                if best_pair[hi] == pr and alive[hi] and kept[hi] != step:
+                    kept[hi] = step
+                elif best_pair[lo] == pr and alive[lo] and kept[lo] != step:
+                    kept[lo] = step
+                else:
+                    continue
+                hk[live_e] = hk[t]
+                hp[live_e] = pr
+                live_e += 1
+            heap_size = live_e
+            _heapify(hk, hp, heap_size)
+
+        # ---- each neighbour t: i and/or j become k in its list (which never grows), with
+        # the new criterion; then t's best pair is refreshed and pushed if it changed.
+        for q in range(deg):
+            t = np.int64(pool[ok + q])
+            c_kt = pool_d[ok + q]
+            o = adj_off[t]
+            ln = adj_len[t]
+            found = False
+            p = 0
+            while p < ln:
+                u = pool[o + p]
+                if u == i or u == j:
+                    if found:
+                        ln -= 1
+                        pool[o + p] = pool[o + ln]
+                        pool_d[o + p] = pool_d[o + ln]
+                        continue
+                    pool[o + p] = k
+                    pool_d[o + p] = c_kt
+                    found = True
+                p += 1
+            adj_len[t] = ln
+            old = best_pair[t]
+            old_hi = old >> 32
+            old_lo = old & mask32
+            if old_hi == i or old_hi == j or old_lo == i or old_lo == j:
+                bc, bp = _best_of(t, adj_off, adj_len, pool, pool_d)
+            else:
+                bc = best_cost[t]
+                bp = old
+                p_kt = (np.int64(k) << 32) | t
+                if _before(c_kt, p_kt, bc, bp):
+                    bc = c_kt
+                    bp = p_kt
+            if bp != old:
+                best_cost[t] = bc
+                best_pair[t] = bp
+                hk[heap_size] = bc
+                hp[heap_size] = bp
                 heap_size += 1
                 _sift_up(hk, hp, heap_size - 1)
+
+        # ---- k's own best pair
+        if deg > 0:
+            bc, bp = _best_of(k, adj_off, adj_len, pool, pool_d)
+            best_cost[k] = bc
+            best_pair[k] = bp
+            hk[heap_size] = bc
+            hp[heap_size] = bp
+            heap_size += 1
+            _sift_up(hk, hp, heap_size - 1)
 
     return children, cost

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .index import TreeIndex
 
 __all__ = ["MergeTree"]
 
@@ -41,6 +46,15 @@ class MergeTree:
     @property
     def root(self) -> int:
         return 2 * self.n_leaves - 2
+
+    @cached_property
+    def index(self) -> TreeIndex:
+        """Derived arrays (sizes, parent, depth, leaf order, spans, masks), computed on first
+        access and cached on this tree; see :func:`mis_pipeline.merge.tree_index`. The
+        arrays are treated as immutable: do not modify ``children`` after using this."""
+        from .index import tree_index
+
+        return tree_index(self)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MergeTree):

@@ -1,0 +1,129 @@
+"""Connectivity-constrained Ward merge of a patch-feature grid: the public entry point.
+
+:func:`ward_grid` checks its input once and hands it to the compiled kernel in
+:mod:`mis_pipeline.merge._ward_kernel`, which trusts it. The kernel module (and numba with it)
+is imported on the first call, so ``import mis_pipeline.merge`` stays cheap.
+
+The result is exactly the hierarchy of
+``sklearn.cluster.ward_tree(X, connectivity=grid_to_graph(grid_h, grid_w))`` with
+``X = features.reshape(-1, C)``, merge for merge (same ``children`` array), including how exact
+ties are broken; see :mod:`mis_pipeline.merge._ward_kernel` for how.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .tree import MergeTree
+
+__all__ = ["ward_grid", "MAX_ABS_FEATURE"]
+
+logger = logging.getLogger(__name__)
+
+# Features larger than this in magnitude are rejected: float64 sums of squares of differences
+# must stay far from overflow (an overflow would turn merge costs into inf/NaN).
+MAX_ABS_FEATURE = 1e100
+
+# Leaves are addressed with int32 node ids (2n - 1 nodes) and pairs packed into int64.
+_MAX_LEAVES = (2**31 - 2) // 2
+
+
+def _check_features(features: object) -> np.ndarray:
+    """Validate ``features`` and return it as a C-contiguous float32/float64 ``(n, C)`` array
+    (float16 is widened to float32, which is exact), without copying when already fine."""
+    if not isinstance(features, np.ndarray):
+        raise ValueError(
+            f"features must be a numpy array of shape (grid_h, grid_w, C), got {type(features).__name__}"
+        )
+    if features.ndim != 3:
+        raise ValueError(
+            f"features must have shape (grid_h, grid_w, C), got an array with {features.ndim} "
+            f"dimension(s) and shape {features.shape}"
+        )
+    grid_h, grid_w, n_feat = features.shape
+    if grid_h == 0 or grid_w == 0:
+        raise ValueError(f"features describe an empty grid: shape {features.shape} (grid_h and grid_w must be >= 1)")
+    if n_feat == 0:
+        raise ValueError(f"features have no channels: shape {features.shape} (C must be >= 1)")
+    if grid_h * grid_w > _MAX_LEAVES:
+        raise ValueError(f"grid {grid_h}x{grid_w} has more than {_MAX_LEAVES} cells")
+    if features.dtype.kind != "f" or features.dtype.itemsize not in (2, 4, 8):
+        raise ValueError(f"features must be float16, float32 or float64, got dtype {features.dtype}")
+    work = np.float64 if features.dtype.itemsize == 8 else np.float32
+    # Native byte order, C order; a no-op (no copy) for the usual float32/float64 input.
+    X = np.ascontiguousarray(features.reshape(grid_h * grid_w, n_feat), dtype=work)
+    # min/max reduce without a temporary (np.isfinite would allocate a full bool array), and
+    # NaN propagates through them.
+    lo = float(X.min())
+    hi = float(X.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        n_nan = int(np.count_nonzero(np.isnan(X)))
+        n_inf = int(np.count_nonzero(np.isinf(X)))
+        first = np.argwhere(~np.isfinite(X))[0]
+        r, c = divmod(int(first[0]), grid_w)
+        raise ValueError(
+            f"features contain non-finite values ({n_nan} NaN, {n_inf} inf), first at "
+            f"(row={r}, col={c}, channel={int(first[1])}); all values must be finite"
+        )
+    if max(-lo, hi) > MAX_ABS_FEATURE:
+        raise ValueError(
+            f"features have values of magnitude up to {max(-lo, hi):.3g}; at most "
+            f"{MAX_ABS_FEATURE:.0e} is allowed (the float64 Ward criterion would overflow)"
+        )
+    return X
+
+
+def ward_grid(features: np.ndarray) -> MergeTree:
+    """Ward merge tree of a patch-feature grid under 4-neighbour connectivity.
+
+    Parameters
+    ----------
+    features : ndarray, shape (grid_h, grid_w, C), float16 / float32 / float64
+        One feature vector per patch; ``features[r, c]`` is the patch at row ``r``, column
+        ``c``. Leaf ``r * grid_w + c`` of the tree is that patch. Values must be finite.
+
+    Returns
+    -------
+    MergeTree
+        ``children`` (n-1, 2) int32 (row ``s`` merges two nodes into node ``n + s``; each
+        row is ``(smaller id, larger id)``), ``cost`` (n-1,) float32 (MIS eq. 4,
+        ``s_a s_b / (s_a + s_b) * ||mu_a - mu_b||^2``, evaluated in float64), ``grid_shape``
+        ``(grid_h, grid_w)``. A 1x1 grid gives an empty tree.
+
+    The hierarchy and the merge order equal scikit-learn's
+    ``ward_tree(features.reshape(-1, C), connectivity=grid_to_graph(grid_h, grid_w))``,
+    whose ``return_distance`` values are ``sqrt(2 * cost)``. Ties between equal costs go to
+    the pair with the smaller larger-node-id, then the smaller smaller-node-id (the order of
+    scikit-learn's heap).
+
+    Memory: besides the output, two float64 ``(n // 2, C)`` work arrays (sums and centroids
+    of internal clusters; 2x a float32 feature array) and O(n) bookkeeping; a float16 input
+    is first widened to a float32 copy.
+
+    Raises
+    ------
+    ValueError
+        ``features`` is not a numpy array, not float16/32/64, not 3-D, has an empty grid or
+        no channels, holds NaN/inf or values of magnitude above :data:`MAX_ABS_FEATURE`.
+    """
+    X = _check_features(features)
+    grid_h, grid_w = int(features.shape[0]), int(features.shape[1])
+    n = grid_h * grid_w
+    if n == 1:
+        return MergeTree(
+            children=np.empty((0, 2), dtype=np.int32),
+            cost=np.empty(0, dtype=np.float32),
+            grid_shape=(grid_h, grid_w),
+        )
+    from ._ward_kernel import LEAF_ROWS, ward_grid_kernel  # numba: imported on first use
+
+    n_slots = max(n // 2, 1)
+    # Work arrays come from numpy (not from inside the kernel): numpy asks the kernel for
+    # transparent huge pages on large allocations, which cuts TLB misses on the random row
+    # accesses of the merge loop.
+    sums = np.empty((n_slots, X.shape[1]), dtype=np.float64)
+    cent = np.empty((n_slots + LEAF_ROWS, X.shape[1]), dtype=np.float64)
+    children, cost = ward_grid_kernel(X, grid_h, grid_w, sums, cent)
+    return MergeTree(children=children, cost=cost.astype(np.float32), grid_shape=(grid_h, grid_w))
