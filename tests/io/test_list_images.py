@@ -142,3 +142,24 @@ def test_file_url_directory(tree: Path) -> None:
 def test_read_bytes_missing_url() -> None:
     with pytest.raises(UnreadableImageError):
         read_bytes("memory://nope-" + uuid.uuid4().hex + "/a.png")
+
+
+def test_prepare_batch_reports_bad_files_and_goes_on(tree: Path) -> None:
+    from mis_pipeline.io import prepare_batch
+
+    (tree / "broken.png").write_bytes(_png_bytes(9)[:40])
+    (tree / "empty.jpg").write_bytes(b"")
+    (tree / "text.bmp").write_text("not a bitmap")
+    refs = list_images(tree)
+    prepared, failures = prepare_batch(refs, 4)
+    assert [r.image_id for r, _ in prepared] == ["a.PNG", "b.jpg", "sub/deeper/c.tif", "sub/z.webp"]
+    assert all(p.grid_shape == (2, 2) for _, p in prepared)
+    assert [(f.ref.image_id, f.reason) for f in failures] == [
+        ("broken.png", "truncated"),
+        ("empty.jpg", "empty"),
+        ("text.bmp", "not_an_image"),
+    ]
+    assert "broken.png" in failures[0].message
+    # Too small for the patch is a per-image failure too.
+    _, small = prepare_batch(refs[:1], 16)
+    assert [f.reason for f in small] == ["too_small"]
