@@ -79,12 +79,13 @@ def validate_tree(
     if co.shape != (n - 1,):
         raise TreeValidationError(f"cost has shape {co.shape}; expected ({n - 1},) {where}")
 
-    cost32 = np.ascontiguousarray(co, dtype=np.float32)
+    with np.errstate(over="ignore"):  # out-of-range values become inf and are reported
+        cost32 = np.ascontiguousarray(co, dtype=np.float32)
     bad = ~np.isfinite(cost32) | (cost32 < 0)
     if bad.any():
         s = int(np.flatnonzero(bad)[0])
         raise TreeValidationError(
-            f"cost[{s}] is {co[s]!r}; costs must be finite, >= 0 and within float32 range "
+            f"cost[{s}] is {float(co[s])!r}; costs must be finite, >= 0 and within float32 range "
             f"({int(bad.sum())} bad value(s))"
         )
 

@@ -1,0 +1,184 @@
+"""ward_grid: known answers on tiny grids, input checking, bit-exactness of the criterion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from merge_cases import make_features
+
+from mis_pipeline.merge import MergeTree, ward_grid
+from mis_pipeline.merge.reference import clusters_of, ward_grid_sklearn
+
+
+def _grid(rows: list[list[float]]) -> np.ndarray:
+    return np.asarray(rows, dtype=np.float32)[..., None]
+
+
+# --------------------------------------------------------------------------- known answers
+def test_2x2_two_flat_halves_merge_within_halves_first() -> None:
+    tree = ward_grid(_grid([[0, 0], [1, 1]]))  # top row 0, bottom row 1
+    np.testing.assert_array_equal(tree.children, [[0, 1], [2, 3], [4, 5]])
+    # root: w = 2*2/(2+2) = 1, ||0 - 1||^2 = 1
+    np.testing.assert_array_equal(tree.cost, np.array([0, 0, 1], np.float32))
+
+    tree = ward_grid(_grid([[0, 5], [0, 5]]))  # left column 0, right column 5
+    np.testing.assert_array_equal(tree.children, [[0, 2], [1, 3], [4, 5]])
+    np.testing.assert_array_equal(tree.cost, np.array([0, 0, 25], np.float32))
+
+
+@pytest.mark.parametrize("shape", [(1, 5), (5, 1)])
+def test_line_grids(shape: tuple[int, int]) -> None:
+    feats = np.array([0, 0, 10, 10, 10], np.float64).reshape(*shape, 1)
+    tree = ward_grid(feats)
+    # (0,1) and (2,3) tie at 0 and go in key order; {2,3}+{4} costs 2/3*0 = 0;
+    # the root costs 3*2/5 * 10^2 = 120.
+    np.testing.assert_array_equal(tree.children, [[0, 1], [2, 3], [4, 6], [5, 7]])
+    np.testing.assert_allclose(tree.cost, [0, 0, 0, 120])
+    assert tree.grid_shape == shape
+
+
+def test_constant_grid_documented_tie_order() -> None:
+    # 2x3 grid, all features equal: every cost is 0 and the order is decided by the key
+    # (cost, larger id, smaller id): (1,0) -> 6, (4,3) -> 7, (5,2) -> 8, (7,6) -> 9, (9,8).
+    tree = ward_grid(np.ones((2, 3, 4), np.float32))
+    np.testing.assert_array_equal(tree.children, [[0, 1], [3, 4], [2, 5], [6, 7], [8, 9]])
+    assert not tree.cost.any()
+    np.testing.assert_array_equal(tree.children, ward_grid_sklearn(np.ones((2, 3, 4))).children)
+
+
+def test_four_quadrants_are_nodes() -> None:
+    # A 6x7 grid of four flat quadrants with distinct colours: each quadrant is a node.
+    colours = np.array([[0, 0, 0], [9, 0, 0], [0, 9, 0], [0, 0, 9]], np.float32)
+    q = np.zeros((6, 7), int)
+    q[:3, 4:] = 1
+    q[3:, :4] = 2
+    q[3:, 4:] = 3
+    tree = ward_grid(colours[q])
+    clusters = clusters_of(tree)
+    for k in range(4):
+        assert frozenset(np.flatnonzero(q.ravel() == k).tolist()) in clusters
+    # the first 38 merges (42 leaves - 4 quadrants) happen inside quadrants, at cost 0
+    assert not tree.cost[:38].any() and tree.cost[38:].min() > 0
+
+
+def test_1x1_grid_gives_empty_tree() -> None:
+    tree = ward_grid(np.zeros((1, 1, 3), np.float32))
+    assert tree.children.shape == (0, 2) and tree.children.dtype == np.int32
+    assert tree.cost.shape == (0,) and tree.cost.dtype == np.float32
+    assert tree.grid_shape == (1, 1) and tree.root == 0
+    assert tree.index.order.tolist() == [0]
+
+
+def test_returns_mergetree_with_contract_dtypes() -> None:
+    feats = make_features(5, 6, 3, "smooth", np.float64, np.random.default_rng(0))
+    tree = ward_grid(feats)
+    assert isinstance(tree, MergeTree)
+    assert tree.children.dtype == np.int32 and tree.children.flags.c_contiguous
+    assert tree.cost.dtype == np.float32
+    assert tree.grid_shape == (5, 6) and all(type(d) is int for d in tree.grid_shape)
+    assert (tree.children[:, 0] < tree.children[:, 1]).all()  # (smaller, larger) per row
+
+
+def test_deterministic_and_input_untouched() -> None:
+    feats = make_features(9, 11, 5, "integer", np.float32, np.random.default_rng(3))
+    before = feats.copy()
+    a, b = ward_grid(feats), ward_grid(feats)
+    assert a == b
+    np.testing.assert_array_equal(feats, before)
+
+
+def test_non_contiguous_and_big_endian_input() -> None:
+    feats = make_features(8, 9, 6, "random", np.float64, np.random.default_rng(4))
+    ref = ward_grid(np.ascontiguousarray(feats))
+    strided = np.asfortranarray(feats)
+    assert not strided.flags.c_contiguous
+    assert ward_grid(strided) == ref
+    assert ward_grid(feats.astype(">f8")) == ref
+    wide = np.zeros((8, 9, 12))
+    wide[..., ::2] = feats
+    assert ward_grid(wide[..., ::2]) == ref
+
+
+def test_larger_piecewise_grid_with_many_ties_equals_sklearn() -> None:
+    # Real-size grid with big flat regions (thousands of exact ties), DINO-like width.
+    feats = make_features(30, 40, 384, "piecewise", np.float32, np.random.default_rng(11))
+    ours, ref = ward_grid(feats), ward_grid_sklearn(feats)
+    np.testing.assert_array_equal(ours.children, ref.children)
+
+
+# --------------------------------------------------------------------------- exactness
+def test_criterion_is_bit_identical_to_sklearn_compute_ward_dist() -> None:
+    from sklearn.cluster import _hierarchical_fast as hf
+
+    from mis_pipeline.merge._ward_kernel import LEAF_ROWS, ward_grid_kernel, ward_pair_criterion
+
+    rng = np.random.default_rng(5)
+    h, w, c = 9, 12, 37  # C not a multiple of the SIMD width
+    X = (rng.standard_normal((h * w, c)) * 3).astype(np.float32)
+    n = h * w
+    sums = np.empty((n // 2, c))
+    cent = np.empty((n // 2 + LEAF_ROWS, c))
+    children, cost64 = ward_grid_kernel(X, h, w, sums, cent)
+    # Replay the merges with scikit-learn's moments and its own compute_ward_dist.
+    m1 = np.zeros(2 * n - 1)
+    m1[:n] = 1
+    m2 = np.zeros((2 * n - 1, c))
+    m2[:n] = X
+    for s, (a, b) in enumerate(children):
+        res = np.empty(1)
+        hf.compute_ward_dist(m1, m2, np.array([b], np.intp), np.array([a], np.intp), res)
+        assert res[0] == cost64[s], (s, res[0], cost64[s])  # bit for bit
+        assert ward_pair_criterion(m2[b], m1[b], m2[a], m1[a]) == res[0]
+        m1[n + s] = m1[a] + m1[b]
+        m2[n + s] = m2[a] + m2[b]
+
+
+def test_cost_relation_to_sklearn_distance() -> None:
+    from sklearn.cluster import ward_tree
+    from sklearn.feature_extraction.image import grid_to_graph
+
+    feats = make_features(6, 7, 5, "random", np.float64, np.random.default_rng(6))
+    _, _, _, _, dist = ward_tree(feats.reshape(42, 5), connectivity=grid_to_graph(6, 7), return_distance=True)
+    np.testing.assert_allclose(ward_grid(feats).cost, dist**2 / 2, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- input checks
+@pytest.mark.parametrize(
+    ("features", "match"),
+    [
+        ([[[1.0]]], "numpy array"),
+        (np.zeros((4, 3)), "shape \\(grid_h, grid_w, C\\).*2 dimension"),
+        (np.zeros((2, 2, 2, 2)), "4 dimension"),
+        (np.zeros((0, 5, 3)), "empty grid"),
+        (np.zeros((5, 0, 3)), "empty grid"),
+        (np.zeros((2, 3, 0)), "no channels"),
+        (np.zeros((2, 3, 4), np.int64), "float16, float32 or float64.*int64"),
+        (np.zeros((2, 3, 4), np.complex64), "complex64"),
+        (np.zeros((2, 3, 4), bool), "bool"),
+        (np.full((2, 3, 4), 1e120), "magnitude"),
+    ],
+)
+def test_bad_input_raises_clear_value_error(features: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ward_grid(features)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_are_reported_with_position(bad: float) -> None:
+    feats = np.zeros((3, 4, 2), np.float32)
+    feats[2, 1, 1] = bad
+    with pytest.raises(ValueError, match=r"non-finite.*row=2, col=1, channel=1"):
+        ward_grid(feats)
+
+
+# --------------------------------------------------------------------------- import cost
+def test_import_does_not_load_numba_or_sklearn() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import mis_pipeline.merge; "
+        "print(sorted(m for m in ('numba', 'sklearn', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
