@@ -5,8 +5,10 @@
    batches, normalise, forward, reshape to ``(grid_h, grid_w, C)`` float32 numpy) against a bare
    ``model.forward_features`` on the same batches, already decoded, resized and normalised as
    tensors. Same process, CPU, randomly initialised ViT-S/8 (``vit_small_patch8_224``
-   architecture, ``pretrained=False``). The two are timed alternately, ``--repeats`` times; the
-   ratio of medians is the overhead (goal <= 1.15x). The images are GrabCut photos saved as
+   architecture, ``pretrained=False``). The two are timed alternately (order swapped every
+   repeat). Reported: the ratio of best-of-N times and of medians (on a shared machine other
+   processes only add time, so best-of is the steadier figure), and an accounted ratio,
+   ``1 + (the stage's non-forward work timed alone) / (bare forward)``. Goal: <= 1.15x. The images are GrabCut photos saved as
    JPEG at a size slightly off the target so that the resize really runs (e.g. 221x219 ->
    224x224, 637x475 -> 640x480, width x height).
 2. ``colour_texture`` images/s on the 50 GrabCut images: the whole stage (decode, resize,
@@ -83,27 +85,46 @@ def vit_overhead(label: str, n_images: int, batch_size: int, repeats: int) -> di
                 for x in batches:
                     model.forward_features(x)
 
-        # Warm-up (allocator, oneDNN kernels), then alternate.
+        def extra_work() -> None:
+            """Everything the stage does besides the forward: decode, resize, stack,
+            normalise, and the copy of the tokens to numpy (on a same-shaped tensor)."""
+            px = [prepare_image(p, backbone.patch_size).pixels for p in paths]
+            for k in range(0, len(px), batch_size):
+                backbone.to_tensor(np.stack(px[k : k + batch_size]))
+            for _ in range(0, len(px), batch_size):
+                tokens.float().cpu().numpy()
+
+        # Warm-up (allocator, oneDNN kernels).
         out = stage()
         bare()
         assert out[0].shape == (target_h // 8, target_w // 8, 384)
-        t_stage, t_bare = [], []
-        for _ in range(repeats):
+        tokens = torch.zeros(min(batch_size, n_images), target_h // 8, target_w // 8, 384)
+        # Alternate the order every repeat (A B, B A, ...) so that load from other processes
+        # on a shared machine does not favour one side.
+        t_stage, t_bare, t_extra = [], [], []
+        for rep in range(repeats):
+            for which in ("stage", "bare") if rep % 2 == 0 else ("bare", "stage"):
+                t0 = time.perf_counter()
+                stage() if which == "stage" else bare()
+                (t_stage if which == "stage" else t_bare).append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            stage()
-            t_stage.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            bare()
-            t_bare.append(time.perf_counter() - t0)
-    ms, mb = statistics.median(t_stage), statistics.median(t_bare)
+            extra_work()
+            t_extra.append(time.perf_counter() - t0)
     return {
         "size": label,
         "images": n_images,
         "batch_size": batch_size,
         "repeats": repeats,
-        "stage_s_per_image": ms / n_images,
-        "bare_s_per_image": mb / n_images,
-        "overhead_ratio": ms / mb,
+        "stage_s_per_image_min": min(t_stage) / n_images,
+        "bare_s_per_image_min": min(t_bare) / n_images,
+        "stage_s_per_image_median": statistics.median(t_stage) / n_images,
+        "bare_s_per_image_median": statistics.median(t_bare) / n_images,
+        "extra_s_per_image_min": min(t_extra) / n_images,
+        # Direct ratio: best-of-N stage over best-of-N bare (noise on a shared CPU only adds).
+        "overhead_ratio_min": min(t_stage) / min(t_bare),
+        "overhead_ratio_median": statistics.median(t_stage) / statistics.median(t_bare),
+        # Accounting: (bare forward + the stage's extra work, timed alone) / bare forward.
+        "overhead_ratio_accounted": 1.0 + min(t_extra) / min(t_bare),
         "torch_threads": torch.get_num_threads(),
     }
 
@@ -149,9 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         r = vit_overhead(label, n, bs, reps)
         results["vit_s8_random"].append(r)
         print(
-            f"ViT-S/8 {label}: stage {r['stage_s_per_image']:.3f} s/img, bare timm "
-            f"{r['bare_s_per_image']:.3f} s/img, overhead x{r['overhead_ratio']:.3f} "
-            f"({n} images, batch {bs}, median of {reps}, {r['torch_threads']} threads)",
+            f"ViT-S/8 {label} ({n} images, batch {bs}, {reps} alternating repeats, "
+            f"{r['torch_threads']} threads): stage {r['stage_s_per_image_min']:.3f} s/img, bare "
+            f"timm {r['bare_s_per_image_min']:.3f} s/img (best of {reps}); overhead "
+            f"x{r['overhead_ratio_min']:.3f} best-of, x{r['overhead_ratio_median']:.3f} median, "
+            f"x{r['overhead_ratio_accounted']:.3f} accounted (non-forward work "
+            f"{1000 * r['extra_s_per_image_min']:.1f} ms/img)",
             flush=True,
         )
     ct = colour_texture_throughput(3)

@@ -36,6 +36,7 @@ numpy / OpenCV.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ _SCALE = 1.0 / 10.0  # delta-E 10 -> 1 unit
 DIM = 3 + 3 + N_ORIENTATION_BINS + 3
 
 
-def _cv2():  # type: ignore[no-untyped-def]
+def _cv2() -> Any:
     try:
         import cv2
     except ImportError as exc:

@@ -10,9 +10,8 @@ per image, the token difference and the agreement of the two Ward merge trees co
   nodes MIS's top-down sampler can return), the best IoU with a non-root node of the other
   tree, averaged over both directions.
 
-The merge is :func:`mis_pipeline.merge.ward_grid` when that module provides it, else
-scikit-learn's ``ward_tree`` with grid connectivity (the reference both are defined by);
-either can be replaced through ``tree_fn``.
+The merge is :func:`mis_pipeline.merge.ward_grid` (the same hierarchy as scikit-learn's
+``ward_tree`` with grid connectivity); ``tree_fn`` can replace it.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from ..config import FeatureConfig
-from ..errors import DependencyError
 
 __all__ = ["tree_agreement", "compare_pos_embed", "PosEmbedComparison", "default_tree_fn"]
 
@@ -32,31 +30,13 @@ TreeFn = Callable[[np.ndarray], np.ndarray]
 
 
 def default_tree_fn() -> TreeFn:
-    """``features (gh, gw, C) -> children (n-1, 2)`` by the package's Ward merge if present,
-    else scikit-learn's ``ward_tree`` (same hierarchy, DESIGN.md)."""
-    try:
-        from ..merge import ward_grid  # type: ignore[attr-defined]
+    """``features (gh, gw, C) -> children (n-1, 2)`` by :func:`mis_pipeline.merge.ward_grid`."""
+    from ..merge import ward_grid
 
-        def merge_fn(f: np.ndarray) -> np.ndarray:
-            return np.asarray(ward_grid(f).children)
+    def merge_fn(features: np.ndarray) -> np.ndarray:
+        return np.asarray(ward_grid(features).children)
 
-        return merge_fn
-    except ImportError:
-        pass
-    try:
-        from sklearn.cluster import ward_tree
-        from sklearn.feature_extraction.image import grid_to_graph
-    except ImportError as exc:
-        raise DependencyError(
-            "scikit-learn", "comparing merge trees without mis_pipeline.merge"
-        ) from exc
-
-    def sk_fn(f: np.ndarray) -> np.ndarray:
-        gh, gw, c = f.shape
-        flat = f.reshape(gh * gw, c).astype(np.float64)
-        return np.asarray(ward_tree(flat, connectivity=grid_to_graph(gh, gw))[0])
-
-    return sk_fn
+    return merge_fn
 
 
 def _sizes_and_keys(children: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
