@@ -154,10 +154,38 @@ def colour_texture_throughput(repeats: int) -> dict:
     }
 
 
+def pos_embed_change(n_images: int, max_side: int | None) -> dict:
+    """Token and merge-tree change between pos_embed='timm' and 'official' (random ViT-S/8)."""
+    from mis_pipeline.features.pos_embed_compare import compare_pos_embed
+
+    refs = list_images(GRABCUT)[:n_images]
+    images = [prepare_image(r.path, 8, max_side=max_side).pixels for r in refs]
+    res = compare_pos_embed("dino_vits8", images, weights="none", device="cpu")
+    return {
+        "images": n_images,
+        "max_side": max_side,
+        "grid_shapes": res.grid_shapes,
+        "rel_token_diff": res.rel_token_diff,
+        "same_clusters": res.same_clusters,
+        "mean_best_iou": res.mean_best_iou,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="224x224 only, 3 repeats")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    ap.add_argument(
+        "--pos-embed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also compare pos_embed 'timm' vs 'official' (tokens and Ward trees) on N GrabCut "
+        "images with the random ViT-S/8 (slow: two forwards per image)",
+    )
+    ap.add_argument(
+        "--pos-embed-max-side", type=int, default=None, help="max_side for --pos-embed images"
+    )
     args = ap.parse_args(argv)
     if not GRABCUT.is_dir():
         print(f"GrabCut images not found at {GRABCUT}", file=sys.stderr)
@@ -184,6 +212,17 @@ def main(argv: list[str] | None = None) -> int:
         f"colour_texture on {ct['images']} GrabCut images: {ct['stage_images_per_s']:.1f} img/s "
         f"(decode+resize+extract), {ct['extract_images_per_s']:.1f} img/s (extract only)"
     )
+    if args.pos_embed:
+        pe = pos_embed_change(args.pos_embed, args.pos_embed_max_side)
+        results["pos_embed_change"] = pe
+        print(
+            f"pos_embed timm vs official on {pe['images']} GrabCut images (grids "
+            f"{pe['grid_shapes']}): relative token difference mean "
+            f"{np.mean(pe['rel_token_diff']):.4f}; identical clusters mean "
+            f"{np.mean(pe['same_clusters']):.3f} (min {np.min(pe['same_clusters']):.3f}); "
+            f"best-IoU of nodes > 5 % mean {np.mean(pe['mean_best_iou']):.3f} "
+            f"(min {np.min(pe['mean_best_iou']):.3f})"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -265,18 +265,20 @@ def to_rgb_array(im: PILImage.Image, name: str | None = None) -> np.ndarray:
     try:
         if mode == "RGB" and not has_key:
             return np.array(im, dtype=np.uint8)
-        if mode in ("RGBA", "LA", "PA", "RGBa", "La") or has_key:
-            return _composite_on_black(np.asarray(im.convert("RGBA"), dtype=np.uint8))
-        if mode == "L":
-            return _grey_to_rgb(np.asarray(im, dtype=np.uint8))
-        if mode == "1":
-            return _grey_to_rgb(np.asarray(im.convert("L"), dtype=np.uint8))
+        # High-bit-depth grey first: Pillow's own conversions of these clip instead of scale.
+        # (A transparency key on 16-bit grey is ignored.)
         if mode.startswith("I;16") or mode == "I":
             return _grey_to_rgb(_scale16(np.asarray(im)))
         if mode == "F":
             f = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
             scale = 255.0 if f.size and f.max() <= 1.0 else 1.0
             return _grey_to_rgb(np.clip(np.rint(f * scale), 0, 255).astype(np.uint8))
+        if mode in ("RGBA", "LA", "PA", "RGBa", "La") or has_key:
+            return _composite_on_black(np.asarray(im.convert("RGBA"), dtype=np.uint8))
+        if mode == "L":
+            return _grey_to_rgb(np.asarray(im, dtype=np.uint8))
+        if mode == "1":
+            return _grey_to_rgb(np.asarray(im.convert("L"), dtype=np.uint8))
         return np.array(im.convert("RGB"), dtype=np.uint8)
     except (ValueError, OSError) as exc:
         raise UnreadableImageError(f"unsupported pixel mode {mode!r}: {exc}", name) from exc

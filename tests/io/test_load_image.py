@@ -350,3 +350,27 @@ def test_grabcut_images_load(grabcut_dir: Path) -> None:
         prepared = prepare_image(p, 8)
         assert prepared.pixels.shape[0] % 8 == 0 and prepared.pixels.shape[1] % 8 == 0
         assert prepared.original_size == img.shape[:2]
+
+
+def test_float_and_32bit_grey_modes() -> None:
+    from mis_pipeline.io import to_rgb_array
+
+    f01 = Image.fromarray(np.array([[0.0, 0.5, 1.0, np.nan]], dtype=np.float32), mode="F")
+    np.testing.assert_array_equal(to_rgb_array(f01)[0, :, 0], [0, 128, 255, 0])
+    f255 = Image.fromarray(np.array([[0.0, 10.4, 300.0]], dtype=np.float32), mode="F")
+    np.testing.assert_array_equal(to_rgb_array(f255)[0, :, 0], [0, 10, 255])
+    i32 = Image.fromarray(np.array([[-5, 257, 65535, 70000]], dtype=np.int32), mode="I")
+    np.testing.assert_array_equal(to_rgb_array(i32)[0, :, 1], [0, 1, 255, 255])
+
+
+def test_ycbcr_and_rgb_with_transparency_key() -> None:
+    from mis_pipeline.io import to_rgb_array
+
+    src = _blocks()
+    ycc = Image.fromarray(src).convert("YCbCr")
+    assert np.abs(to_rgb_array(ycc).astype(int) - src).max() <= 3
+    keyed = Image.fromarray(src)
+    keyed.info["transparency"] = (230, 20, 20)  # the red block is the transparent colour
+    out = to_rgb_array(keyed)
+    np.testing.assert_array_equal(out[0, 0], 0)
+    np.testing.assert_array_equal(out[-1, -1], src[-1, -1])
