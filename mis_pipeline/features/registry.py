@@ -142,7 +142,7 @@ def get_backbone(cfg_or_name: FeatureConfig | str, **overrides: Any) -> Backbone
     --------
     >>> bb = get_backbone("colour_texture")
     >>> bb.patch_size, bb.dim
-    (8, 24)
+    (8, 17)
     """
     if isinstance(cfg_or_name, FeatureConfig):
         cfg = (

@@ -69,3 +69,11 @@ def test_import_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import mis_pipeline.features.registry as registry
+
+    assert doctest.testmod(registry).failed == 0

@@ -88,3 +88,12 @@ def test_resize_rejects_non_rgb_arrays() -> None:
         resize_for_patches(np.zeros((16, 16), np.uint8), 8)
     with pytest.raises(ImageArrayError):
         resize_for_patches(np.zeros((16, 16, 3), np.float32), 8)
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import mis_pipeline.io.resize as resize
+
+    result = doctest.testmod(resize)
+    assert result.attempted >= 2 and result.failed == 0
