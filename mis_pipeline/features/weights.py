@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import WeightsError
+from ..errors import DependencyError, WeightsError
 
 __all__ = ["read_checkpoint", "convert_state_dict", "load_weights_into"]
 
@@ -51,10 +51,13 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"weights file {path!r} does not exist")
+    if path.endswith(".safetensors"):
+        try:
+            from safetensors.torch import load_file
+        except ImportError as exc:
+            raise DependencyError("safetensors", "reading .safetensors weights") from exc
     try:
         if path.endswith(".safetensors"):
-            from safetensors.torch import load_file
-
             obj: Any = load_file(path, device="cpu")
         else:
             import argparse
