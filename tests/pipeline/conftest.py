@@ -33,8 +33,8 @@ def write_generated_corpus(root: Path, n: int, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="session")
 def generated_corpus(tmp_path_factory) -> Path:
-    """120 generated images (session-wide, read-only)."""
-    return write_generated_corpus(tmp_path_factory.mktemp("corpus"), 120)
+    """100 generated images (session-wide, read-only)."""
+    return write_generated_corpus(tmp_path_factory.mktemp("corpus"), 100)
 
 
 def cli_env() -> dict[str, str]:
