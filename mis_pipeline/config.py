@@ -35,6 +35,7 @@ __all__ = [
     "PreprocessConfig",
     "EvalConfig",
     "GraphCutConfig",
+    "TreePredictorConfig",
     "PREDICTOR_NAMES",
     "PipelineConfig",
     "BACKBONE_NAMES",
@@ -370,6 +371,35 @@ class GraphCutConfig(_Section):
 
 
 @dataclass(frozen=True)
+class TreePredictorConfig(_Section):
+    """The zero-training tree predictor (and the oracle's tree)."""
+
+    _section: typing.ClassVar[str] = "evaluate.tree"
+    backbone: str = spec(
+        "colour_texture", doc="Feature backbone of the evaluated image's merge tree (weights and "
+        "device from the features section).", choices=BACKBONE_NAMES
+    )
+    patch_size: Optional[int] = spec(
+        None, doc="Patch size for backbones that take one (colour_texture); None: the backbone's default.", ge=2
+    )
+    max_side: Optional[int] = spec(
+        None, doc="Downscale images whose longer side exceeds this (px) before computing features.", ge=8
+    )
+    area_cost: float = spec(4.0, doc="MRF cost of foreground per unit of image area (prior against large answers).", ge=0)
+    change_cost: float = spec(
+        32.0, doc="MRF cost, per unit of image area, of changing the previous answer (from the second click on).", ge=0
+    )
+    cut_scale: float = spec(
+        1.0, doc="Scale of the cut costs log(c_max / c_parent) of splitting a node from its sibling.", gt=0
+    )
+    refine: Literal["guided", "none"] = spec("guided", doc="Pixel-level refinement of the patch labelling.")
+    guided_radius: int = spec(8, doc="Guided-filter window radius (px).", ge=1)
+    guided_eps: float = spec(1e-3, doc="Guided-filter ridge weight (guide in [0, 1]).", gt=0)
+    guided_subsample: int = spec(2, doc="Fast guided filter: coefficients computed at 1/this resolution.", ge=1)
+    click_radius: int = spec(3, doc="Disks of this radius (px) around clicks take the clicks' labels.", ge=0)
+
+
+@dataclass(frozen=True)
 class EvalConfig(_Section):
     """The standard click protocol (RITM/SimpleClick)."""
 
@@ -383,6 +413,9 @@ class EvalConfig(_Section):
     predictor: str = spec("tree", doc="Predictor from the registry in mis_pipeline.evaluate.predictors.",
                           choices=PREDICTOR_NAMES)
     graphcut: GraphCutConfig = spec(default_factory=GraphCutConfig, doc="Settings of the 'graphcut' predictor.")
+    tree: TreePredictorConfig = spec(
+        default_factory=TreePredictorConfig, doc="Settings of the 'tree' predictor and the oracle's tree."
+    )
 
 
 @dataclass(frozen=True)
