@@ -6,7 +6,7 @@
 ``bytes``: preprocesses the Weizmann horses (all 327, at their size, colour_texture, in-process
 executor) into a fresh store and prints bytes on disk per merge for the whole store, for the
 children only (structure) and for the costs only, at the default cost precision (10 mantissa
-bits) and exact (23 bits); the public MIS code stores 7.9 B/merge (pickle per image, no costs).
+bits) and exact (23 bits) (``--bits`` to compare others); the public MIS code stores 7.9 B/merge (pickle per image, no costs).
 
 ``access``: writes a store of N synthetic valid merge trees of SBD-like grids (30..50 x 30..50
 patches; 64 distinct trees repeated with different costs), then reads random single trees:
@@ -30,7 +30,7 @@ from mis_pipeline.store import TreeRecord, TreeStore, TreeWriter
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "WeizmannHorse" / "images"
 
 
-def bench_bytes(images: Path, limit: int | None) -> None:
+def bench_bytes(images: Path, limit: int | None, bits_list: tuple[int, ...] = (10, 23)) -> None:
     from mis_pipeline.pipeline import preprocess
 
     src = images
@@ -39,7 +39,7 @@ def bench_bytes(images: Path, limit: int | None) -> None:
             listing = Path(tmp) / "list.txt"
             listing.write_text("\n".join(str(p) for p in sorted(images.glob("*.png"))[:limit]) + "\n")
             src = listing
-        for bits in (10, 23):
+        for bits in bits_list:
             cfg = from_dict(PipelineConfig, {"features": {"backbone": "colour_texture"},
                                               "preprocess": {"executor": "local"},
                                               "store": {"cost_mantissa_bits": bits}})
@@ -134,12 +134,13 @@ def main() -> None:
     b = sub.add_parser("bytes")
     b.add_argument("--images", type=Path, default=DATA)
     b.add_argument("--limit", type=int, default=None)
+    b.add_argument("--bits", type=int, nargs="+", default=[10, 23], help="cost mantissa bits to compare")
     a = sub.add_parser("access")
     a.add_argument("--n-images", type=int, default=10000)
     a.add_argument("--reads", type=int, default=10000)
     args = ap.parse_args()
     if args.what == "bytes":
-        bench_bytes(args.images, args.limit)
+        bench_bytes(args.images, args.limit, tuple(args.bits))
     else:
         bench_access(args.n_images, args.reads)
 

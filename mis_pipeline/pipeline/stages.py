@@ -174,7 +174,7 @@ class MergeStage:
         self.config = config
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from ..merge.ward import ward_grid
+        from ..merge import ward_grid
 
         out = {k: v for k, v in batch.items() if k != "features"}
         b = len(out["image_id"])
