@@ -92,7 +92,9 @@ def _init_worker(dataset: Dataset, predictor_name: str, cfg: PipelineConfig) -> 
         pass
     _WORKER["dataset"] = dataset
     _WORKER["cfg"] = cfg
-    _WORKER["predictor"] = make_predictor(predictor_name, cfg)
+    predictor = make_predictor(predictor_name, cfg)
+    predictor.warmup()
+    _WORKER["predictor"] = predictor
 
 
 def _run_one(index: int) -> SampleResult:
@@ -132,9 +134,10 @@ def evaluate_dataset(
             raise IndexError(f"sample index {i} out of range for {len(dataset)} samples")
     n_workers = max(1, min(workers or cfg.evaluate.workers, len(idx) or 1))
     template = make_predictor(name, cfg)  # built here too: bad settings fail before any work
-    t0 = time.perf_counter()
+    t0 = time.perf_counter()  # wall time includes worker start-up and warm-up
     results: list[SampleResult] = []
     if n_workers == 1:
+        template.warmup()
         for k, i in enumerate(idx):
             r = evaluate_sample(dataset.load(i), template, cfg.evaluate, i)
             results.append(r)

@@ -53,6 +53,10 @@ class Predictor(ABC):
     def predict(self, clicks: Sequence[Click], prev_prob: np.ndarray) -> np.ndarray:
         """Foreground probability ``(H, W) float32`` in [0, 1] after ``clicks`` (all so far)."""
 
+    def warmup(self) -> None:
+        """One-time setup kept out of the timings (compiling kernels, loading caches): the runner
+        calls it once per process before the first sample. Default: nothing."""
+
     def describe(self) -> dict[str, object]:
         """Settings recorded beside results (override to add the predictor's parameters)."""
         return {"name": self.name, "uses_ground_truth": self.uses_ground_truth}
