@@ -16,7 +16,7 @@ from .._version import __version__
 from ..errors import MISError
 
 # Subcommand modules, in the order `mis --help` lists them.
-_COMMAND_MODULES: tuple[str, ...] = ("config", "preprocess", "inspect", "demo")
+_COMMAND_MODULES: tuple[str, ...] = ("config", "preprocess", "inspect", "demo", "evaluate")
 
 app = typer.Typer(
     name="mis",
