@@ -1,21 +1,26 @@
-"""Eight squared Euclidean distances at once, each summed strictly in order (numba intrinsics).
+"""Several squared Euclidean distances at once, each summed strictly in order.
 
-The Ward kernel must reproduce scikit-learn's criterion bit for bit, so every squared
-distance ``sum_f (a[f] - b[f]) ** 2`` has to be accumulated sequentially over ``f`` in float64:
-no reassociation, no fused multiply-add. A compiler will not vectorise such a reduction, and a
+numba intrinsics (LLVM IR) used by the Ward kernel.
+
+The kernel must reproduce scikit-learn's criterion bit for bit, so every squared distance
+``sum_f (a[f] - b[f]) ** 2`` has to be accumulated sequentially over ``f`` in float64: no
+reassociation, no fused multiply-add. A compiler will not vectorise such a reduction, and a
 scalar loop is bound by the latency of the floating-point add. But the distances from a new
-cluster to its several neighbours are *independent* sums, so they can share SIMD registers
-with one lane per distance: at feature ``f`` a gather loads ``b_q[f]`` for the eight rows
-``q``, and one vector subtract / multiply / add advances all eight sums by one term. Each lane
-performs exactly the scalar operations in the scalar order (IEEE vector arithmetic rounds lane
-by lane), so the results are bit-identical to the scalar loop; the tests check this against
-scikit-learn's own ``compute_ward_dist``.
+cluster to its neighbours are *independent* sums, so they can share SIMD registers with one
+lane per distance: at feature ``f`` a gather loads ``b_q[f]`` for eight rows ``q``, and one
+vector subtract / multiply / add advances all eight sums by one term. Each lane performs
+exactly the scalar operations in the scalar order (IEEE vector arithmetic rounds lane by lane;
+no fast-math flags are set, so nothing is fused or reordered), so the results are
+bit-identical to the scalar loop; the tests check this against scikit-learn's own
+``compute_ward_dist``.
 
-LLVM lowers the gather to ``vgatherqpd`` on AVX-512 / AVX2 and to scalar loads elsewhere; the
-results are identical either way.
+LLVM lowers the gathers to ``vgatherqpd`` / ``vgatherqps`` on AVX-512 and AVX2 and to scalar
+loads elsewhere; the results are the same either way. Short batches are padded by the caller
+(repeat a valid row; the extra lanes' results are ignored): an unmasked gather is cheaper than
+a masked one, and a lane costs nothing when the loop is bound by the add latency anyway.
 
 Each intrinsic assumes what the kernel guarantees: C-contiguous 2-D arrays with the same
-number of columns (>= 1), row indices in range, index arrays and ``out`` with >= 8 entries.
+number of columns (>= 1), every row index in range, index arrays and ``out`` long enough.
 """
 
 from __future__ import annotations
@@ -26,143 +31,210 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-__all__ = ["LANES", "sqdist_rows_rows", "sqdist_row_rows"]
+__all__ = ["LANES", "sqdist_pairs", "sqdist_row_rows", "sqdist_new_centroid"]
 
 LANES = 8
 
-
-def _check(arr: types.Type, name: str) -> None:
-    if not (
-        isinstance(arr, types.Array)
-        and arr.ndim == 2
-        and arr.layout == "C"
-        and arr.dtype in (types.float32, types.float64)
-    ):
-        raise TypingError(f"{name} must be a C-contiguous 2-D float32/float64 array, got {arr}")
+_I32 = ir.IntType(32)
+_I64 = ir.IntType(64)
+_F64 = ir.DoubleType()
+_V_I1 = ir.VectorType(ir.IntType(1), LANES)
+_V_I64 = ir.VectorType(_I64, LANES)
+_V_F64 = ir.VectorType(_F64, LANES)
+_ALL = ir.Constant(_V_I1, [1] * LANES)
 
 
-def _gather_fn(builder: ir.IRBuilder, elem: ir.Type, vptr: ir.VectorType) -> ir.Function:
-    """Declare ``llvm.masked.gather`` for ``LANES`` elements of type ``elem``."""
-    ptr = vptr.element
-    suffix_e = "f64" if isinstance(elem, ir.DoubleType) else "f32"
-    if getattr(ptr, "is_opaque", False):
-        suffix_p = f"v{LANES}p0"
-    else:  # typed pointers (older llvmlite)
-        suffix_p = f"v{LANES}p0{suffix_e}"
-    velem = ir.VectorType(elem, LANES)
-    fnty = ir.FunctionType(
-        velem, [vptr, ir.IntType(32), ir.VectorType(ir.IntType(1), LANES), velem]
-    )
-    name = f"llvm.masked.gather.v{LANES}{suffix_e}.{suffix_p}"
-    return cgutils.get_or_insert_function(builder.module, fnty, name)
+def _check_2d(arr: types.Type, name: str, float64: bool = False) -> None:
+    dtypes = (types.float64,) if float64 else (types.float32, types.float64)
+    if not (isinstance(arr, types.Array) and arr.ndim == 2 and arr.layout == "C" and arr.dtype in dtypes):
+        kind = "float64" if float64 else "float32/float64"
+        raise TypingError(f"{name} must be a C-contiguous 2-D {kind} array, got {arr}")
+
+
+def _check_int(value: types.Type, name: str) -> None:
+    if not isinstance(value, types.Integer):
+        raise TypingError(f"{name} must be an integer, got {value}")
 
 
 def _splat(builder: ir.IRBuilder, value: ir.Value, vty: ir.VectorType) -> ir.Value:
-    i32 = ir.IntType(32)
-    v = builder.insert_element(ir.Constant(vty, ir.Undefined), value, ir.Constant(i32, 0))
-    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, LANES), [0] * LANES))
+    v = builder.insert_element(ir.Constant(vty, ir.Undefined), value, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
 
 
-def _codegen(a_is_row: bool):
-    def codegen(context, builder, sig, args):
-        a_val, ra_val, b_val, rb_val, out_val = args
-        aty, raty, bty, rbty, outty = sig.args
-        i64 = ir.IntType(64)
-        i32 = ir.IntType(32)
-        f64 = ir.DoubleType()
-        v_f64 = ir.VectorType(f64, LANES)
-        v_i64 = ir.VectorType(i64, LANES)
-        A = context.make_array(aty)(context, builder, a_val)
-        B = context.make_array(bty)(context, builder, b_val)
-        RB = context.make_array(rbty)(context, builder, rb_val)
-        OUT = context.make_array(outty)(context, builder, out_val)
-        n_feat = cgutils.unpack_tuple(builder, B.shape, 2)[1]
-        a_row_bytes = cgutils.unpack_tuple(builder, A.strides, 2)[0]
-        b_row_bytes = cgutils.unpack_tuple(builder, B.strides, 2)[0]
-        a_elem = context.get_data_type(aty.dtype)
-        b_elem = context.get_data_type(bty.dtype)
-        a_size = context.get_abi_sizeof(a_elem)
-        b_size = context.get_abi_sizeof(b_elem)
+def _is_opaque(ptr_type: ir.Type) -> bool:
+    return bool(getattr(ptr_type, "is_opaque", False))
 
-        def row_addresses(arr, row_bytes, idx_arr, idx_ty):
-            """<LANES x i64> byte addresses of the rows idx_arr[0..LANES-1] of arr."""
-            base = builder.ptrtoint(arr.data, i64)
-            addrs = ir.Constant(v_i64, ir.Undefined)
-            for q in range(LANES):
-                r = builder.load(builder.gep(idx_arr.data, [ir.Constant(i64, q)]))
-                r = context.cast(builder, r, idx_ty.dtype, types.int64)
-                a = builder.add(base, builder.mul(r, row_bytes))
-                addrs = builder.insert_element(addrs, a, ir.Constant(i32, q))
-            return addrs
 
-        b_addrs = row_addresses(B, b_row_bytes, RB, rbty)
-        b_vptr = ir.VectorType(B.data.type, LANES)
-        b_gather = _gather_fn(builder, b_elem, b_vptr)
-        mask = ir.Constant(ir.VectorType(ir.IntType(1), LANES), [1] * LANES)
-        if a_is_row:
-            r = context.cast(builder, ra_val, raty, types.int64)
-            a_row = builder.gep(A.data, [builder.mul(r, cgutils.unpack_tuple(builder, A.shape, 2)[1])])
-        else:
-            RA = context.make_array(raty)(context, builder, ra_val)
-            a_addrs = row_addresses(A, a_row_bytes, RA, raty)
-            a_vptr = ir.VectorType(A.data.type, LANES)
-            a_gather = _gather_fn(builder, a_elem, a_vptr)
+class _Rows:
+    """``LANES`` rows of one 2-D array (rows taken from ``idx[offset : offset + LANES]``):
+    per-lane byte addresses, and a gather of one column as <LANES x double>."""
 
-        acc = cgutils.alloca_once_value(builder, ir.Constant(v_f64, [0.0] * LANES))
-        with cgutils.for_range(builder, n_feat) as loop:
-            f = loop.index
-            b_ptrs = builder.inttoptr(
-                builder.add(b_addrs, _splat(builder, builder.mul(f, ir.Constant(i64, b_size)), v_i64)),
-                b_vptr,
-            )
-            bv = builder.call(
-                b_gather, [b_ptrs, ir.Constant(i32, b_size), mask, ir.Constant(ir.VectorType(b_elem, LANES), ir.Undefined)]
-            )
-            if b_elem != f64:
-                bv = builder.fpext(bv, v_f64)  # float32 -> float64 is exact
-            if a_is_row:
-                x = builder.load(builder.gep(a_row, [f]))
-                if a_elem != f64:
-                    x = builder.fpext(x, f64)
-                av = _splat(builder, x, v_f64)
-            else:
-                a_ptrs = builder.inttoptr(
-                    builder.add(a_addrs, _splat(builder, builder.mul(f, ir.Constant(i64, a_size)), v_i64)),
-                    a_vptr,
-                )
-                av = builder.call(
-                    a_gather,
-                    [a_ptrs, ir.Constant(i32, a_size), mask, ir.Constant(ir.VectorType(a_elem, LANES), ir.Undefined)],
-                )
-                if a_elem != f64:
-                    av = builder.fpext(av, v_f64)
-            # No fast-math flags: plain IEEE subtract, multiply, add (never fused), lane by lane.
-            d = builder.fsub(av, bv)
-            builder.store(builder.fadd(builder.load(acc), builder.fmul(d, d)), acc)
-        res = builder.load(acc)
+    def __init__(self, context, builder, arr_ty, arr_val, idx_ty, idx_val, offset=0) -> None:  # type: ignore[no-untyped-def]
+        arr = context.make_array(arr_ty)(context, builder, arr_val)
+        idx = context.make_array(idx_ty)(context, builder, idx_val)
+        self.builder = builder
+        self.elem = context.get_data_type(arr_ty.dtype)
+        self.elem_size = context.get_abi_sizeof(self.elem)
+        row_bytes = cgutils.unpack_tuple(builder, arr.strides, 2)[0]
+        base = builder.ptrtoint(arr.data, _I64)
+        addrs = ir.Constant(_V_I64, ir.Undefined)
         for q in range(LANES):
-            builder.store(
-                builder.extract_element(res, ir.Constant(i32, q)),
-                builder.gep(OUT.data, [ir.Constant(i64, q)]),
-            )
-        return context.get_dummy_value()
+            r = builder.load(builder.gep(idx.data, [ir.Constant(_I64, offset + q)]))
+            r = context.cast(builder, r, idx_ty.dtype, types.int64)
+            addrs = builder.insert_element(addrs, builder.add(base, builder.mul(r, row_bytes)), ir.Constant(_I32, q))
+        self.addrs = addrs
+        ptr = arr.data.type
+        self.vptr = ir.VectorType(ptr, LANES)
+        self.velem = ir.VectorType(self.elem, LANES)
+        suffix_e = "f64" if isinstance(self.elem, ir.DoubleType) else "f32"
+        suffix_p = f"v{LANES}p0" if _is_opaque(ptr) else f"v{LANES}p0{suffix_e}"
+        fnty = ir.FunctionType(self.velem, [self.vptr, _I32, _V_I1, self.velem])
+        self.gather_fn = cgutils.get_or_insert_function(
+            builder.module, fnty, f"llvm.masked.gather.v{LANES}{suffix_e}.{suffix_p}"
+        )
 
-    return codegen
+    def column(self, f: ir.Value) -> ir.Value:
+        b = self.builder
+        off = _splat(b, b.mul(f, ir.Constant(_I64, self.elem_size)), _V_I64)
+        ptrs = b.inttoptr(b.add(self.addrs, off), self.vptr)
+        v = b.call(self.gather_fn, [ptrs, ir.Constant(_I32, self.elem_size), _ALL, ir.Constant(self.velem, ir.Undefined)])
+        return v if self.elem == _F64 else b.fpext(v, _V_F64)  # float32 -> float64 is exact
+
+
+def _row_ptr(context, builder, arr_ty, arr_val, row_ty, row_val):  # type: ignore[no-untyped-def]
+    """(element pointer to the start of row ``row`` of a C-contiguous 2-D array, n_cols)."""
+    arr = context.make_array(arr_ty)(context, builder, arr_val)
+    n_cols = cgutils.unpack_tuple(builder, arr.shape, 2)[1]
+    r = context.cast(builder, row_val, row_ty, types.int64)
+    return builder.gep(arr.data, [builder.mul(r, n_cols)]), n_cols
+
+
+def _add_square(builder: ir.IRBuilder, acc: ir.Value, a: ir.Value, b: ir.Value) -> None:
+    """acc += (a - b) ** 2, lane by lane. No fast-math flags: IEEE subtract, multiply and
+    add, never fused into an FMA, never reordered."""
+    d = builder.fsub(a, b)
+    builder.store(builder.fadd(builder.load(acc), builder.fmul(d, d)), acc)
+
+
+def _store_lanes(context, builder, out_ty, out_val, acc: ir.Value, offset: int) -> None:  # type: ignore[no-untyped-def]
+    out = context.make_array(out_ty)(context, builder, out_val)
+    res = builder.load(acc)
+    for q in range(LANES):
+        builder.store(
+            builder.extract_element(res, ir.Constant(_I32, q)),
+            builder.gep(out.data, [ir.Constant(_I64, offset + q)]),
+        )
+
+
+def _zero_acc(builder: ir.IRBuilder) -> ir.Value:
+    return cgutils.alloca_once_value(builder, ir.Constant(_V_F64, [0.0] * LANES))
 
 
 @intrinsic
-def sqdist_rows_rows(typingctx, A, ra, B, rb, out):
-    """``out[q] = sum_f (A[ra[q], f] - B[rb[q], f]) ** 2`` for ``q < 8`` (float64, in order)."""
-    _check(A, "A")
-    _check(B, "B")
-    return types.void(A, ra, B, rb, out), _codegen(a_is_row=False)
+def sqdist_pairs(typingctx, A, ra, B, rb, out):
+    """``out[q] = sum_f (A[ra[q], f] - B[rb[q], f]) ** 2`` (float64, in order of ``f``) for
+    ``q < 2 * LANES``. Two independent 8-lane accumulators are interleaved so that their
+    add latencies overlap (used for the initial leaf pairs, which come in large numbers)."""
+    _check_2d(A, "A")
+    _check_2d(B, "B")
+
+    def codegen(context, builder, sig, args):
+        a_val, ra_val, b_val, rb_val, out_val = args
+        a_ty, ra_ty, b_ty, rb_ty, out_ty = sig.args
+        halves = [
+            (
+                _Rows(context, builder, a_ty, a_val, ra_ty, ra_val, h * LANES),
+                _Rows(context, builder, b_ty, b_val, rb_ty, rb_val, h * LANES),
+                _zero_acc(builder),
+            )
+            for h in range(2)
+        ]
+        n_feat = cgutils.unpack_tuple(builder, context.make_array(b_ty)(context, builder, b_val).shape, 2)[1]
+        with cgutils.for_range(builder, n_feat) as loop:
+            for rows_a, rows_b, acc in halves:
+                _add_square(builder, acc, rows_a.column(loop.index), rows_b.column(loop.index))
+        for h, (_, _, acc) in enumerate(halves):
+            _store_lanes(context, builder, out_ty, out_val, acc, h * LANES)
+        return context.get_dummy_value()
+
+    return types.void(A, ra, B, rb, out), codegen
 
 
 @intrinsic
 def sqdist_row_rows(typingctx, A, ra, B, rb, out):
-    """``out[q] = sum_f (A[ra, f] - B[rb[q], f]) ** 2`` for ``q < 8``; ``ra`` is one row."""
-    _check(A, "A")
-    _check(B, "B")
-    if not isinstance(ra, types.Integer):
-        raise TypingError(f"ra must be an integer row index, got {ra}")
-    return types.void(A, ra, B, rb, out), _codegen(a_is_row=True)
+    """``out[q] = sum_f (A[ra, f] - B[rb[q], f]) ** 2`` (float64, in order of ``f``) for
+    ``q < LANES``; ``ra`` is a single row, broadcast to every lane."""
+    _check_2d(A, "A", float64=True)
+    _check_2d(B, "B")
+    _check_int(ra, "ra")
+
+    def codegen(context, builder, sig, args):
+        a_val, ra_val, b_val, rb_val, out_val = args
+        a_ty, ra_ty, b_ty, rb_ty, out_ty = sig.args
+        a_row, n_feat = _row_ptr(context, builder, a_ty, a_val, ra_ty, ra_val)
+        rows_b = _Rows(context, builder, b_ty, b_val, rb_ty, rb_val)
+        acc = _zero_acc(builder)
+        with cgutils.for_range(builder, n_feat) as loop:
+            x = _splat(builder, builder.load(builder.gep(a_row, [loop.index])), _V_F64)
+            _add_square(builder, acc, x, rows_b.column(loop.index))
+        _store_lanes(context, builder, out_ty, out_val, acc, 0)
+        return context.get_dummy_value()
+
+    return types.void(A, ra, B, rb, out), codegen
+
+
+@intrinsic
+def sqdist_new_centroid(typingctx, S, W, rk, size, rb, out):
+    """Write the new cluster's centroid ``W[rk] = S[rk] / size`` and return its squared
+    distances ``out[q] = sum_f (W[rk, f] - W[rb[q], f]) ** 2`` for ``q < LANES``.
+
+    Fusing the two passes lets the divisions (8 at a time) and the centroid's loads and
+    stores run in the shadow of the add-latency-bound distance loop instead of in a pass of
+    their own. ``S[rk, f] / size`` is one IEEE division per element, the same bits as
+    scikit-learn's ``moments_2 / moments_1``. ``rb`` must not contain ``rk``.
+    """
+    _check_2d(S, "S", float64=True)
+    _check_2d(W, "W", float64=True)
+    _check_int(rk, "rk")
+    if not isinstance(size, types.Float):
+        raise TypingError(f"size must be a float, got {size}")
+
+    def codegen(context, builder, sig, args):
+        s_val, w_val, rk_val, size_val, rb_val, out_val = args
+        s_ty, w_ty, rk_ty, size_ty, rb_ty, out_ty = sig.args
+        s_row, n_feat = _row_ptr(context, builder, s_ty, s_val, rk_ty, rk_val)
+        w_row, _ = _row_ptr(context, builder, w_ty, w_val, rk_ty, rk_val)
+        size64 = context.cast(builder, size_val, size_ty, types.float64)
+        rows = _Rows(context, builder, w_ty, w_val, rb_ty, rb_val)
+        acc = _zero_acc(builder)
+        opaque = _is_opaque(s_row.type)
+
+        def vload(ptr):  # type: ignore[no-untyped-def]
+            if opaque:
+                return builder.load(ptr, typ=_V_F64, align=8)
+            return builder.load(builder.bitcast(ptr, _V_F64.as_pointer()), align=8)
+
+        def vstore(value, ptr):  # type: ignore[no-untyped-def]
+            if opaque:
+                builder.store(value, ptr, align=8)
+            else:
+                builder.store(value, builder.bitcast(ptr, _V_F64.as_pointer()), align=8)
+
+        n_blocks = builder.udiv(n_feat, ir.Constant(_I64, LANES))
+        with cgutils.for_range(builder, n_blocks) as loop:
+            f0 = builder.mul(loop.index, ir.Constant(_I64, LANES))
+            w = builder.fdiv(vload(builder.gep(s_row, [f0])), _splat(builder, size64, _V_F64))
+            vstore(w, builder.gep(w_row, [f0]))
+            for e in range(LANES):
+                f = builder.add(f0, ir.Constant(_I64, e))
+                x = builder.extract_element(w, ir.Constant(_I32, e))
+                _add_square(builder, acc, _splat(builder, x, _V_F64), rows.column(f))
+        tail = builder.mul(n_blocks, ir.Constant(_I64, LANES))
+        with cgutils.for_range_slice(builder, tail, n_feat, ir.Constant(_I64, 1)) as (f, _):
+            x = builder.fdiv(builder.load(builder.gep(s_row, [f])), size64)
+            builder.store(x, builder.gep(w_row, [f]))
+            _add_square(builder, acc, _splat(builder, x, _V_F64), rows.column(f))
+        _store_lanes(context, builder, out_ty, out_val, acc, 0)
+        return context.get_dummy_value()
+
+    return types.void(S, W, rk, size, rb, out), codegen

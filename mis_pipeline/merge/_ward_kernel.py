@@ -40,9 +40,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._lanes import LANES, sqdist_row_rows, sqdist_rows_rows
+from ._lanes import LANES, sqdist_new_centroid, sqdist_pairs, sqdist_row_rows
 
-__all__ = ["ward_grid_kernel", "ward_pair_criterion", "LEAF_ROWS"]
+__all__ = ["ward_grid_kernel", "ward_pair_criterion", "all_finite", "LEAF_ROWS"]
 
 # Scratch rows at the end of the centroid array W, where the leaf neighbours of a new cluster
 # are converted to float64 so that leaves and internal clusters share one distance routine.
@@ -139,6 +139,21 @@ def ward_pair_criterion(sums_a, size_a, sums_b, size_b):
     return pa * ((size_a * size_b) / (size_a + size_b))
 
 
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def all_finite(X):
+    """True iff every value of the 2-D float array ``X`` is finite, in one vectorised pass.
+
+    ``x * 0`` is 0 for finite ``x`` and NaN for inf or NaN, so the sum of ``x * 0`` is NaN
+    iff some value is not finite. Only reassociation is allowed (so the sum vectorises);
+    NaN/inf semantics are kept, and nothing else here depends on the order of the sum.
+    """
+    acc = 0.0
+    for r in range(X.shape[0]):
+        for f in range(X.shape[1]):
+            acc += X[r, f] * 0.0
+    return acc == 0.0
+
+
 # --------------------------------------------------------------------------- kernel
 @njit(cache=True, inline="always")
 def _best_of(v, adj_off, adj_len, pool, pool_d):
@@ -212,26 +227,27 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
     # Criteria of the leaf pairs: d_up[v] for (v, v - grid_w), d_left[v] for (v, v - 1).
     d_up = np.empty(n, dtype=np.float64)
     d_left = np.empty(n, dtype=np.float64)
-    ra = np.empty(LANES, dtype=np.int32)  # scratch: the rows of one batch of distances
-    rb = np.empty(LANES, dtype=np.int32)
-    dist = np.empty(LANES, dtype=np.float64)
+    # Scratch for one batch of distances: 2 * LANES pairs for the initial leaf pairs, LANES
+    # neighbours per merge.
+    ra = np.empty(2 * LANES, dtype=np.int32)
+    rb = np.empty(2 * LANES, dtype=np.int32)
+    dist = np.empty(2 * LANES, dtype=np.float64)
+    todo = np.empty(n, dtype=np.int32)
     for vertical in range(2):
-        first = grid_w if vertical == 1 else 1
-        step_back = grid_w if vertical == 1 else 1
+        back = grid_w if vertical == 1 else 1
         out = d_up if vertical == 1 else d_left
-        todo = np.empty(n, dtype=np.int32)
         m = 0
-        for v in range(first, n):
+        for v in range(back, n):
             if vertical == 1 or v % grid_w != 0:
                 todo[m] = v
                 m += 1
-        for g in range(0, m, LANES):
-            cnt = min(LANES, m - g)
-            for q in range(LANES):
+        for g in range(0, m, 2 * LANES):
+            cnt = min(2 * LANES, m - g)
+            for q in range(2 * LANES):
                 v = todo[g + q] if q < cnt else todo[g]  # pad a short batch (result unused)
                 ra[q] = v
-                rb[q] = v - step_back
-            sqdist_rows_rows(X, ra, X, rb, dist)
+                rb[q] = v - back
+            sqdist_pairs(X, ra, X, rb, dist)
             for q in range(cnt):
                 out[todo[g + q]] = dist[q] * 0.5  # two leaves: w = (1*1)/(1+1), cost = pa*w
 
@@ -301,7 +317,8 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
         size[k] = size[i] + size[j]
         sz = size[k]
 
-        # ---- sums and centroid of k: exactly m_k = m_i + m_j, then m_k / s_k
+        # ---- sums of k: exactly m_k = m_i + m_j (the centroid m_k / s_k is written by the
+        # first distance batch below, fused with it)
         si = slot_of[i]
         sj = slot_of[j]
         if si >= 0:
@@ -323,8 +340,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
             sk = free_slots[n_free]
             for f in range(n_feat):
                 S[sk, f] = np.float64(X[i, f]) + np.float64(X[j, f])
-        for f in range(n_feat):
-            W[sk, f] = S[sk, f] / sz
         slot_of[k] = sk
         slot_of[i] = -1
         slot_of[j] = -1
@@ -364,9 +379,12 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
         alive[k] = True
 
         # ---- criteria of k against its neighbours. Batches of LANES neighbours share one
-        # SIMD pass (see _lanes.py). A leaf's row is converted to float64 into W's scratch
-        # rows so that leaves and internal clusters go through the same gather; a short
-        # batch is padded with a repeat (result unused).
+        # SIMD pass (see _lanes.py); the first batch also writes k's centroid. A leaf's row
+        # is converted to float64 into W's scratch rows so that leaves and internal clusters
+        # go through the same gather; a short batch is padded with a repeat (result unused).
+        if deg == 0:  # only the root (the grid is connected); its centroid is never used
+            for f in range(n_feat):
+                W[sk, f] = S[sk, f] / sz
         for g in range(0, deg, LANES):
             cnt = min(LANES, deg - g)
             for q in range(LANES):
@@ -381,7 +399,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
                         rb[q] = rb[0]
                 else:
                     rb[q] = slot_of[t]
-            sqdist_row_rows(W, sk, W, rb, dist)
+            if g == 0:
+                sqdist_new_centroid(S, W, sk, sz, rb, dist)
+            else:
+                sqdist_row_rows(W, sk, W, rb, dist)
             for q in range(cnt):
                 st = size[pool[ok + g + q]]
                 # exactly scikit-learn's (m1[k] * m1[t]) / (m1[k] + m1[t]), then pa * w

@@ -54,10 +54,18 @@ def _check_features(features: object) -> np.ndarray:
     work = np.float64 if features.dtype.itemsize == 8 else np.float32
     # Native byte order, C order; a no-op (no copy) for the usual float32/float64 input.
     X = np.ascontiguousarray(features.reshape(grid_h * grid_w, n_feat), dtype=work)
-    # min/max reduce without a temporary (np.isfinite would allocate a full bool array), and
-    # NaN propagates through them.
-    lo = float(X.min())
-    hi = float(X.max())
+    if X.dtype == np.float32:
+        # float32 values cannot overflow the float64 criterion: only finiteness matters,
+        # checked in one compiled pass without a temporary (np.isfinite would allocate a
+        # full bool array; min + max would read the array twice).
+        from ._ward_kernel import all_finite
+
+        if all_finite(X):
+            return X
+        lo = hi = float("nan")
+    else:
+        lo = float(X.min())  # NaN propagates through min/max
+        hi = float(X.max())
     if not (np.isfinite(lo) and np.isfinite(hi)):
         n_nan = int(np.count_nonzero(np.isnan(X)))
         n_inf = int(np.count_nonzero(np.isinf(X)))

@@ -1,0 +1,213 @@
+"""Ward merge benchmarks: speed against scikit-learn, peak memory, one-time JIT cost.
+
+    python benchmarks/bench_merge.py speed  [--repeats 7] [--grids 28x28,47x63,60x80,100x134]
+    python benchmarks/bench_merge.py memory [--grids ...]
+    python benchmarks/bench_merge.py jit
+    python benchmarks/bench_merge.py all
+
+Inputs: C = 384 float32 features (DINO ViT-S width), spatially smooth like real patch
+features: i.i.d. normal noise filtered with a Gaussian of sigma 2 patches along the grid
+(not along channels), fixed seed.
+
+``speed``: in one process, on the same arrays, after one warm-up call of each: ``ward_grid``
+and ``sklearn.cluster.ward_tree(X, connectivity=grid_to_graph(h, w))`` (connectivity built
+once outside the timing, which favours scikit-learn), alternating, ``--repeats`` times each.
+Prints median wall-clock ms per tree (and median CPU ms: the machine may be shared), the
+ratio, the 60x80 -> 100x134 growth, and checks that both give the same ``children``.
+
+``memory``: one fresh subprocess per grid. Peak extra memory of one ``ward_grid`` call,
+measured two ways: (1) ``tracemalloc`` - every numpy allocation made inside the call (the
+work arrays, the outputs; numba's own allocations inside the kernel are invisible to it);
+(2) the process's resident-set high-water mark (``VmHWM``, reset through
+``/proc/self/clear_refs`` just before the call) minus the resident set before the call: this
+includes everything, numba's O(n) bookkeeping arrays too. Both are divided by the size of the
+float32 feature array.
+
+``jit``: fresh subprocesses with an empty ``NUMBA_CACHE_DIR``: time to import
+``mis_pipeline.merge``, then the first ``ward_grid`` call on a tiny float32 grid (numba import
+plus compilation), then a second call; then the same in a new subprocess with the cache
+filled by the first (cache load instead of compilation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+GRIDS = ((28, 28), (47, 63), (60, 80), (100, 134))
+C = 384
+
+
+def smooth_features(h: int, w: int, c: int = C, seed: int = 0) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((h, w, c)).astype(np.float32)
+    return np.ascontiguousarray(gaussian_filter(x, sigma=(2, 2, 0), mode="reflect"), dtype=np.float32)
+
+
+def _parse_grids(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(tuple(int(v) for v in g.split("x")) for g in text.split(","))  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- speed
+def bench_speed(grids: tuple[tuple[int, int], ...], repeats: int) -> dict[str, dict[str, float]]:
+    from sklearn.cluster import ward_tree
+    from sklearn.feature_extraction.image import grid_to_graph
+
+    from mis_pipeline.merge import ward_grid
+
+    results: dict[str, dict[str, float]] = {}
+    print(f"speed: C={C} float32 smooth features, median of {repeats} runs after warm-up")
+    print(f"{'grid':>9} {'leaves':>7} {'ours ms':>9} {'sklearn ms':>11} {'ratio':>7} "
+          f"{'ours cpu':>9} {'skl cpu':>9} {'cpu ratio':>9}  same children")
+    for h, w in grids:
+        feats = smooth_features(h, w)
+        X = feats.reshape(h * w, C)
+        conn = grid_to_graph(h, w)
+        ours_tree = ward_grid(feats)  # warm-up (and JIT)
+        sk_children = ward_tree(X, connectivity=conn)[0]
+        same = bool(np.array_equal(ours_tree.children, sk_children))
+        t_ours, t_sk, c_ours, c_sk = [], [], [], []
+        for _ in range(repeats):
+            c0, t0 = time.process_time(), time.perf_counter()
+            ward_grid(feats)
+            t_ours.append(time.perf_counter() - t0)
+            c_ours.append(time.process_time() - c0)
+            c0, t0 = time.process_time(), time.perf_counter()
+            ward_tree(X, connectivity=conn)
+            t_sk.append(time.perf_counter() - t0)
+            c_sk.append(time.process_time() - c0)
+        r = {
+            "ours_ms": 1e3 * float(np.median(t_ours)),
+            "sklearn_ms": 1e3 * float(np.median(t_sk)),
+            "ours_cpu_ms": 1e3 * float(np.median(c_ours)),
+            "sklearn_cpu_ms": 1e3 * float(np.median(c_sk)),
+        }
+        r["ratio"] = r["sklearn_ms"] / r["ours_ms"]
+        r["cpu_ratio"] = r["sklearn_cpu_ms"] / r["ours_cpu_ms"]
+        results[f"{h}x{w}"] = r
+        print(f"{h:>4}x{w:<4} {h * w:>7} {r['ours_ms']:>9.2f} {r['sklearn_ms']:>11.1f} "
+              f"{r['ratio']:>6.1f}x {r['ours_cpu_ms']:>9.2f} {r['sklearn_cpu_ms']:>9.1f} "
+              f"{r['cpu_ratio']:>8.1f}x  {same}")
+    if "60x80" in results and "100x134" in results:
+        a, b = results["60x80"], results["100x134"]
+        print(f"growth 60x80 -> 100x134 (x{100 * 134 / 4800:.2f} leaves): wall "
+              f"x{b['ours_ms'] / a['ours_ms']:.2f}, cpu x{b['ours_cpu_ms'] / a['ours_cpu_ms']:.2f} "
+              f"(sklearn wall x{b['sklearn_ms'] / a['sklearn_ms']:.2f})")
+    return results
+
+
+# --------------------------------------------------------------------------- memory
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _memory_child(h: int, w: int) -> None:
+    """Runs in a fresh subprocess; prints one JSON line."""
+    import tracemalloc
+
+    from mis_pipeline.merge import ward_grid
+
+    feats = smooth_features(h, w)
+    ward_grid(smooth_features(4, 5))  # JIT / cache load outside the measurement
+    tracemalloc.start()
+    ward_grid(feats)
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_peak = None
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        before = _status_kb("VmRSS")
+        ward_grid(feats)
+        rss_peak = (_status_kb("VmHWM") - before) * 1024
+    except OSError:
+        pass
+    print(json.dumps({"feature_bytes": feats.nbytes, "traced_peak": traced_peak, "rss_peak": rss_peak}))
+
+
+def bench_memory(grids: tuple[tuple[int, int], ...]) -> dict[str, dict[str, float]]:
+    print(f"memory: peak extra bytes of one ward_grid call / bytes of the float32 (h, w, {C}) features")
+    print(f"{'grid':>9} {'features MB':>12} {'tracemalloc':>12} {'RSS HWM':>9}")
+    results = {}
+    for h, w in grids:
+        out = subprocess.run(
+            [sys.executable, __file__, "_memory_child", f"{h}x{w}"],
+            capture_output=True, text=True, check=True,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        fb = r["feature_bytes"]
+        traced = r["traced_peak"] / fb
+        rss = r["rss_peak"] / fb if r["rss_peak"] is not None else float("nan")
+        results[f"{h}x{w}"] = {"feature_mb": fb / 1e6, "tracemalloc_x": traced, "rss_x": rss}
+        print(f"{h:>4}x{w:<4} {fb / 1e6:>12.2f} {traced:>11.2f}x {rss:>8.2f}x")
+    return results
+
+
+# --------------------------------------------------------------------------- jit
+_JIT_CHILD = r"""
+import time, json
+t0 = time.perf_counter()
+import numpy as np
+t1 = time.perf_counter()
+import mis_pipeline.merge as m
+t2 = time.perf_counter()
+x = np.random.default_rng(0).standard_normal((5, 6, 8)).astype(np.float32)
+m.ward_grid(x)
+t3 = time.perf_counter()
+m.ward_grid(x)
+t4 = time.perf_counter()
+tree = m.ward_grid(x)
+tree.index
+t5 = time.perf_counter()
+print(json.dumps({"import_merge_s": t2 - t1, "first_call_s": t3 - t2, "second_call_s": t4 - t3,
+                  "first_index_s": t5 - t4}))
+"""
+
+
+def bench_jit() -> dict[str, dict[str, float]]:
+    results = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("empty cache (compile)", "filled cache (load)"):
+            out = subprocess.run([sys.executable, "-c", _JIT_CHILD], capture_output=True, text=True,
+                                 check=True, env=env)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            results[label] = r
+            print(f"jit, {label}: import mis_pipeline.merge {r['import_merge_s'] * 1e3:.0f} ms; first "
+                  f"ward_grid {r['first_call_s']:.2f} s (numba import + {label.split('(')[1][:-1]}); "
+                  f"second {r['second_call_s'] * 1e3:.2f} ms; first tree.index {r['first_index_s']:.2f} s")
+    return results
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "_memory_child":
+        h, w = (int(v) for v in sys.argv[2].split("x"))
+        _memory_child(h, w)
+        return
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=("speed", "memory", "jit", "all"))
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--grids", type=_parse_grids, default=GRIDS)
+    a = p.parse_args()
+    if a.what in ("speed", "all"):
+        bench_speed(a.grids, a.repeats)
+    if a.what in ("memory", "all"):
+        bench_memory(a.grids)
+    if a.what in ("jit", "all"):
+        bench_jit()
+
+
+if __name__ == "__main__":
+    main()
