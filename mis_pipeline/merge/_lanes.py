@@ -31,7 +31,7 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-__all__ = ["LANES", "sqdist_pairs", "sqdist_row_rows", "sqdist_new_centroid"]
+__all__ = ["LANES", "sqdist_pairs", "sqdist_row_rows", "sqdist_merged"]
 
 LANES = 8
 
@@ -184,46 +184,97 @@ def sqdist_row_rows(typingctx, A, ra, B, rb, out):
 
 
 @intrinsic
-def sqdist_new_centroid(typingctx, S, W, rk, size, rb, out):
-    """Write the new cluster's centroid ``W[rk] = S[rk] / size`` and return its squared
-    distances ``out[q] = sum_f (W[rk, f] - W[rb[q], f]) ** 2`` for ``q < LANES``.
+def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, out):
+    """Merge two clusters and measure the result against up to ``LANES`` neighbours, in one
+    pass over the features:
 
-    Fusing the two passes lets the divisions (8 at a time) and the centroid's loads and
-    stores run in the shadow of the add-latency-bound distance loop instead of in a pass of
-    their own. ``S[rk, f] / size`` is one IEEE division per element, the same bits as
-    scikit-learn's ``moments_2 / moments_1``. ``rb`` must not contain ``rk``.
+    * sums ``S[rk, f] = P[f] + Q[f]``, where ``P = X[ri]`` if ``i_leaf`` else ``S[ri]``
+      and likewise ``Q`` from ``rj`` / ``j_leaf`` (``rk`` may equal ``ri`` or ``rj``);
+    * centroid ``W[rk, f] = S[rk, f] / size``;
+    * ``out[q] = sum_f (W[rk, f] - W[rb[q], f]) ** 2`` in order of ``f``, ``q < LANES``.
+
+    Exactly scikit-learn's operations (``m_k = m_i + m_j``, ``m_k / s_k``, then the sum):
+    float32 inputs widen exactly, addition commutes bit for bit. Fusing the three passes lets
+    the cache misses on the merged clusters' sums and the divisions run in the shadow of the
+    add-latency-bound distance loop. ``rb`` must not contain ``rk``.
     """
     _check_2d(S, "S", float64=True)
+    _check_2d(X, "X")
     _check_2d(W, "W", float64=True)
-    _check_int(rk, "rk")
+    for value, name in ((rk, "rk"), (ri, "ri"), (rj, "rj"), (i_leaf, "i_leaf"), (j_leaf, "j_leaf")):
+        _check_int(value, name)
     if not isinstance(size, types.Float):
         raise TypingError(f"size must be a float, got {size}")
 
     def codegen(context, builder, sig, args):
-        s_val, w_val, rk_val, size_val, rb_val, out_val = args
-        s_ty, w_ty, rk_ty, size_ty, rb_ty, out_ty = sig.args
+        s_val, x_val, w_val, rk_val, ri_val, il_val, rj_val, jl_val, size_val, rb_val, out_val = args
+        s_ty, x_ty, w_ty, rk_ty, ri_ty, il_ty, rj_ty, jl_ty, size_ty, rb_ty, out_ty = sig.args
         s_row, n_feat = _row_ptr(context, builder, s_ty, s_val, rk_ty, rk_val)
         w_row, _ = _row_ptr(context, builder, w_ty, w_val, rk_ty, rk_val)
         size64 = context.cast(builder, size_val, size_ty, types.float64)
+        x_f64 = x_ty.dtype == types.float64
+        vx_ty = _V_F64 if x_f64 else ir.VectorType(ir.FloatType(), LANES)
+        # Source rows of the two merged clusters, in S (float64) and in X (input dtype).
+        sources = []
+        for r_val, r_ty, leaf_val, leaf_ty in ((ri_val, ri_ty, il_val, il_ty), (rj_val, rj_ty, jl_val, jl_ty)):
+            in_s, _ = _row_ptr(context, builder, s_ty, s_val, r_ty, r_val)
+            in_x, _ = _row_ptr(context, builder, x_ty, x_val, r_ty, r_val)
+            is_leaf = builder.icmp_signed("!=", context.cast(builder, leaf_val, leaf_ty, types.int64), ir.Constant(_I64, 0))
+            sources.append((in_s, in_x, is_leaf))
         rows = _Rows(context, builder, w_ty, w_val, rb_ty, rb_val)
         acc = _zero_acc(builder)
         opaque = _is_opaque(s_row.type)
 
-        def vload(ptr):  # type: ignore[no-untyped-def]
+        def vload(ptr, vty):  # type: ignore[no-untyped-def]
             if opaque:
-                return builder.load(ptr, typ=_V_F64, align=8)
-            return builder.load(builder.bitcast(ptr, _V_F64.as_pointer()), align=8)
+                return builder.load(ptr, typ=vty, align=4)
+            return builder.load(builder.bitcast(ptr, vty.as_pointer()), align=4)
 
         def vstore(value, ptr):  # type: ignore[no-untyped-def]
             if opaque:
                 builder.store(value, ptr, align=8)
             else:
-                builder.store(value, builder.bitcast(ptr, _V_F64.as_pointer()), align=8)
+                builder.store(value, builder.bitcast(ptr, value.type.as_pointer()), align=8)
+
+        def load_source(src, f0):  # type: ignore[no-untyped-def]
+            """<LANES x double> of one merged cluster's sums at features f0..f0+LANES-1."""
+            in_s, in_x, is_leaf = src
+            with builder.if_else(is_leaf) as (then, otherwise):
+                with then:
+                    bb_x = builder.block
+                    vx = vload(builder.gep(in_x, [f0]), vx_ty)
+                    if not x_f64:
+                        vx = builder.fpext(vx, _V_F64)  # exact
+                with otherwise:
+                    bb_s = builder.block
+                    vs = vload(builder.gep(in_s, [f0]), _V_F64)
+            phi = builder.phi(_V_F64)
+            phi.add_incoming(vx, bb_x)
+            phi.add_incoming(vs, bb_s)
+            return phi
+
+        def load_scalar(src, f):  # type: ignore[no-untyped-def]
+            in_s, in_x, is_leaf = src
+            with builder.if_else(is_leaf) as (then, otherwise):
+                with then:
+                    bb_x = builder.block
+                    x = builder.load(builder.gep(in_x, [f]))
+                    if not x_f64:
+                        x = builder.fpext(x, _F64)
+                with otherwise:
+                    bb_s = builder.block
+                    y = builder.load(builder.gep(in_s, [f]))
+            phi = builder.phi(_F64)
+            phi.add_incoming(x, bb_x)
+            phi.add_incoming(y, bb_s)
+            return phi
 
         n_blocks = builder.udiv(n_feat, ir.Constant(_I64, LANES))
         with cgutils.for_range(builder, n_blocks) as loop:
             f0 = builder.mul(loop.index, ir.Constant(_I64, LANES))
-            w = builder.fdiv(vload(builder.gep(s_row, [f0])), _splat(builder, size64, _V_F64))
+            m = builder.fadd(load_source(sources[0], f0), load_source(sources[1], f0))
+            vstore(m, builder.gep(s_row, [f0]))
+            w = builder.fdiv(m, _splat(builder, size64, _V_F64))
             vstore(w, builder.gep(w_row, [f0]))
             for e in range(LANES):
                 f = builder.add(f0, ir.Constant(_I64, e))
@@ -231,10 +282,12 @@ def sqdist_new_centroid(typingctx, S, W, rk, size, rb, out):
                 _add_square(builder, acc, _splat(builder, x, _V_F64), rows.column(f))
         tail = builder.mul(n_blocks, ir.Constant(_I64, LANES))
         with cgutils.for_range_slice(builder, tail, n_feat, ir.Constant(_I64, 1)) as (f, _):
-            x = builder.fdiv(builder.load(builder.gep(s_row, [f])), size64)
+            m = builder.fadd(load_scalar(sources[0], f), load_scalar(sources[1], f))
+            builder.store(m, builder.gep(s_row, [f]))
+            x = builder.fdiv(m, size64)
             builder.store(x, builder.gep(w_row, [f]))
             _add_square(builder, acc, _splat(builder, x, _V_F64), rows.column(f))
         _store_lanes(context, builder, out_ty, out_val, acc, 0)
         return context.get_dummy_value()
 
-    return types.void(S, W, rk, size, rb, out), codegen
+    return types.void(S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, out), codegen

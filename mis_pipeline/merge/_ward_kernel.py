@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._lanes import LANES, sqdist_new_centroid, sqdist_pairs, sqdist_row_rows
+from ._lanes import LANES, sqdist_merged, sqdist_pairs, sqdist_row_rows
 
 __all__ = ["ward_grid_kernel", "ward_pair_criterion", "all_finite", "LEAF_ROWS"]
 
@@ -317,29 +317,26 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
         size[k] = size[i] + size[j]
         sz = size[k]
 
-        # ---- sums of k: exactly m_k = m_i + m_j (the centroid m_k / s_k is written by the
-        # first distance batch below, fused with it)
+        # ---- slot of k: reuse a child's slot, else take a free one. Its sums
+        # m_k = m_i + m_j and centroid m_k / s_k are written by the first distance batch
+        # below, fused with it (see sqdist_merged).
         si = slot_of[i]
         sj = slot_of[j]
         if si >= 0:
             sk = si
             if sj >= 0:
-                for f in range(n_feat):
-                    S[sk, f] += S[sj, f]
                 free_slots[n_free] = sj
                 n_free += 1
-            else:
-                for f in range(n_feat):
-                    S[sk, f] += np.float64(X[j, f])
         elif sj >= 0:
             sk = sj
-            for f in range(n_feat):
-                S[sk, f] += np.float64(X[i, f])
         else:
             n_free -= 1
             sk = free_slots[n_free]
-            for f in range(n_feat):
-                S[sk, f] = np.float64(X[i, f]) + np.float64(X[j, f])
+        # rows of the children's sums: their slot in S, or their row in X for a leaf
+        ri = si if si >= 0 else i
+        rj = sj if sj >= 0 else j
+        i_leaf = 1 if si < 0 else 0
+        j_leaf = 1 if sj < 0 else 0
         slot_of[k] = sk
         slot_of[i] = -1
         slot_of[j] = -1
@@ -379,12 +376,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
         alive[k] = True
 
         # ---- criteria of k against its neighbours. Batches of LANES neighbours share one
-        # SIMD pass (see _lanes.py); the first batch also writes k's centroid. A leaf's row
+        # SIMD pass (see _lanes.py); the first batch also writes k's sums and centroid. A leaf's row
         # is converted to float64 into W's scratch rows so that leaves and internal clusters
         # go through the same gather; a short batch is padded with a repeat (result unused).
-        if deg == 0:  # only the root (the grid is connected); its centroid is never used
-            for f in range(n_feat):
-                W[sk, f] = S[sk, f] / sz
+        # (deg == 0 only for the root, as the grid is connected: its sums are never needed.)
         for g in range(0, deg, LANES):
             cnt = min(LANES, deg - g)
             for q in range(LANES):
@@ -400,7 +395,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
                 else:
                     rb[q] = slot_of[t]
             if g == 0:
-                sqdist_new_centroid(S, W, sk, sz, rb, dist)
+                sqdist_merged(S, X, W, sk, ri, i_leaf, rj, j_leaf, sz, rb, dist)
             else:
                 sqdist_row_rows(W, sk, W, rb, dist)
             for q in range(cnt):
