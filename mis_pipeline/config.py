@@ -346,6 +346,12 @@ class PreprocessConfig(_Section):
     gpus_per_actor: Optional[float] = spec(
         None, doc="GPUs per feature actor; None: 1 when the cluster has GPUs, else 0.", ge=0
     )
+    feature_compute: Literal["auto", "actors", "tasks"] = spec(
+        "auto",
+        doc="How Ray runs the feature stage: 'actors' (a pool of feature_actors actors, GPUs "
+        "each when present), 'tasks' (CPU tasks fused with decode and merge, the backbone built "
+        "once per worker process), 'auto' (actors when the cluster has GPUs, else tasks).",
+    )
     retry_failed: bool = spec(False, doc="Re-attempt images recorded as failed by an earlier run.")
     extensions: tuple[str, ...] = spec(
         (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"),
@@ -364,9 +370,14 @@ class GraphCutConfig(_Section):
     _section: typing.ClassVar[str] = "evaluate.graphcut"
     radius: int = spec(5, doc="Radius (px) of the click disks fixed as definite foreground/background.", ge=0)
     iterations: int = spec(3, doc="GrabCut iterations (GMM re-estimation + min-cut) per click.", ge=1)
-    use_previous: bool = spec(
-        True, doc="Seed the previous prediction as probable foreground (else all unclicked pixels "
-        "are probable background)."
+    init: Literal["frame", "previous", "none"] = spec(
+        "frame", doc="Unclicked pixels: 'frame' = a border frame probable background and the inside "
+        "probable foreground (GrabCut's rectangle); 'previous' = the previous prediction probable "
+        "foreground; 'none' = all probable background."
+    )
+    frame_margin: float = spec(0.05, doc="Width of the 'frame' as a fraction of each image side.", gt=0, lt=0.5)
+    max_side: Optional[int] = spec(
+        None, doc="Run GrabCut on a copy whose longer side is at most this (px); None: full resolution.", ge=16
     )
 
 

@@ -6,8 +6,9 @@ border of the larger error region. Precisely (matching the public RITM ``Clicker
 1. error maps, restricted to pixels that are not ignored:
    ``fn = gt & ~pred`` (missed object), ``fp = ~gt & pred`` (spurious object);
 2. each map is padded by one pixel of zeros on every side (so the image border counts as
-   "outside the error region"), its exact Euclidean distance transform is taken
-   (:func:`scipy.ndimage.distance_transform_edt`) and the padding removed;
+   "outside the error region"), its exact Euclidean distance transform is taken (OpenCV's
+   precise L2 transform, as RITM; equal to :func:`scipy.ndimage.distance_transform_edt`, which
+   the tests check) and the padding removed;
 3. distances of pixels already clicked are set to 0 (a pixel is never clicked twice);
 4. the click is positive iff ``max(fn_dt) > max(fp_dt)`` (a tie gives a negative click) and
    lands on the first pixel, in row-major order, where the chosen map reaches its maximum.
@@ -47,7 +48,22 @@ class Click:
 
 
 def _edt_padded(mask: np.ndarray) -> np.ndarray:
-    """Exact EDT of ``mask`` (bool (H, W)) with a 1-px zero pad; returns float64 (H, W)."""
+    """Exact EDT of ``mask`` (bool (H, W)) with a 1-px zero pad: distance of every ``True`` pixel
+    to the nearest ``False`` one; float32 (H, W).
+
+    OpenCV's ``distanceTransform(DIST_L2, DIST_MASK_PRECISE)`` is the exact transform
+    (Felzenszwalb-Huttenlocher), the call RITM's clicker makes, and about 7x faster than
+    :func:`scipy.ndimage.distance_transform_edt`; :func:`_edt_padded_scipy` is the reference
+    the tests compare it with.
+    """
+    import cv2
+
+    padded = np.pad(mask, 1, mode="constant", constant_values=False).astype(np.uint8)
+    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+
+
+def _edt_padded_scipy(mask: np.ndarray) -> np.ndarray:
+    """Reference of :func:`_edt_padded` with :func:`scipy.ndimage.distance_transform_edt` (float64)."""
     from scipy.ndimage import distance_transform_edt
 
     padded = np.pad(mask, 1, mode="constant", constant_values=False)
@@ -73,7 +89,7 @@ def error_distance_maps(
 
     Returns
     -------
-    fn_dt, fp_dt : ndarray of float64, shape (H, W)
+    fn_dt, fp_dt : ndarray of float32, shape (H, W)
         Distance in pixels from each error pixel to the nearest non-error pixel (or the image
         border, through the 1-px pad); 0 outside the error regions and at clicked pixels.
     """
