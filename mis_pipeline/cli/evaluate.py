@@ -13,6 +13,12 @@ from ._common import CONFIG_HELP, SET_HELP, load_config, setup_logging, write_re
 logger = logging.getLogger(__name__)
 
 
+def _usage_error(message: str) -> typer.Exit:
+    """Print a one-line usage error and return the exit to raise (status 2, like bad config)."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(2)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate_cmd(
@@ -56,19 +62,19 @@ def register(app: typer.Typer) -> None:
         setup_logging(verbose)
         if compare:
             if not results:
-                raise typer.BadParameter("give the result folders or summary.json files to compare", param_hint="RESULTS")
+                raise _usage_error("--compare needs the result folders or summary.json files to plot")
             if out is None:
-                raise typer.BadParameter("give the image file to write", param_hint="--out")
+                raise _usage_error("--compare needs --out, the image file to write")
             summaries = [load_summary(r) for r in results]
             plot_curves(summaries, out, title=title)
             typer.echo(format_summary(summaries))
             typer.echo(f"wrote {out}")
             return
         if results:
-            raise typer.BadParameter("positional RESULTS are only used with --compare", param_hint="RESULTS")
+            raise _usage_error(f"positional arguments {[str(r) for r in results]} are only used with --compare")
         missing = [name for name, v in (("--dataset", dataset), ("--data", data), ("--out", out)) if v is None]
         if missing:
-            raise typer.BadParameter("evaluation needs " + ", ".join(missing), param_hint=missing[0])
+            raise _usage_error("evaluation needs " + ", ".join(missing))
         defaults: dict = {"evaluate": {}}
         if predictor is not None:
             defaults["evaluate"]["predictor"] = predictor
