@@ -6,8 +6,9 @@
 Runs (1) colour_texture on N Weizmann horses at their size and (2) a randomly initialised
 DINO ViT-S/8 (``features.weights=none``) on ``--vit-n`` horses resized to a longer side of
 224 px, each with ``--executor local`` then ``--executor ray`` (a local Ray started once with
-all cores, start-up timed separately), into fresh stores. Prints wall times, images/s and
-the ray/local wall ratio, and checks both stores hold the same trees.
+all cores, start-up timed separately), into fresh stores, each after a warm-up run on 64
+images (imports, Numba kernels, Ray worker processes; its time is printed too). Prints wall
+times, images/s and the ray/local wall ratio, and checks both stores hold the same trees.
 """
 
 from __future__ import annotations
@@ -32,19 +33,31 @@ def _same(a: Path, b: Path) -> bool:
     return all(sa.get(i).tree == sb.get(i).tree for i in sa.image_ids)
 
 
-def run(label: str, listing: Path, overrides: dict, tmp: Path, n: int) -> None:
+def run(label: str, listing: Path, overrides: dict, tmp: Path, n: int, compute: str = "auto") -> None:
     walls = {}
+    warm = tmp / f"warm_{label}.txt"
+    warm.write_text("".join(listing.read_text().splitlines(keepends=True)[-64:]))
     for executor in ("local", "ray"):
-        ov = {**overrides, "preprocess": {**overrides.get("preprocess", {}), "executor": executor}}
+        ov = {**overrides, "preprocess": {**overrides.get("preprocess", {}), "executor": executor,
+                                          "feature_compute": compute}}
         cfg = from_dict(PipelineConfig, ov)
+        # warm-up (64 images, another store): imports, Numba kernels, both Ray worker processes
+        t0 = time.perf_counter()
+        preprocess(warm, tmp / f"{label}_{executor}_{compute}_warm.zarr", cfg)
+        cold = time.perf_counter() - t0
         out = tmp / f"{label}_{executor}.zarr"
+        if out.exists():
+            import shutil
+
+            shutil.rmtree(out)
         t0 = time.perf_counter()
         res = preprocess(listing, out, cfg)
         walls[executor] = time.perf_counter() - t0
+        print(f"{label:<28} {executor:<6} warm-up run {cold:5.1f} s")
         print(f"{label:<28} {executor:<6} {walls[executor]:7.1f} s  {n / walls[executor]:7.2f} images/s  "
               f"({res.n_ok} ok, {res.n_failed} failed, {res.summary.bytes_per_merge:.2f} B/merge)")
     same = _same(tmp / f"{label}_local.zarr", tmp / f"{label}_ray.zarr")
-    print(f"{label:<28} ray/local wall ratio {walls['ray'] / walls['local']:.2f}  identical trees: {same}")
+    print(f"{label:<28} ray({compute})/local wall ratio {walls['ray'] / walls['local']:.2f}  identical trees: {same}")
 
 
 def main() -> None:
@@ -52,6 +65,7 @@ def main() -> None:
     ap.add_argument("--images", type=Path, default=DATA)
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--vit-n", type=int, default=40)
+    ap.add_argument("--actors-too", action="store_true", help="also time the feature actor pool on CPUs")
     args = ap.parse_args()
     import ray
 
@@ -71,7 +85,8 @@ def main() -> None:
                 continue
             listing = tmp / f"list_{label.split()[0]}.txt"
             listing.write_text("\n".join(str(p) for p in files[:n]) + "\n")
-            run(label.split()[0], listing, ov, tmp, n)
+            for compute in ("auto", "actors") if args.actors_too else ("auto",):
+                run(label.split()[0], listing, ov, tmp, n, compute)
     ray.shutdown()
 
 

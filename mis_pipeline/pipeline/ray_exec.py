@@ -5,6 +5,13 @@ The driver (the process that calls :func:`run_ray`) consumes the merged batches 
 two processes ever write into one shard. Workers only ever return trees (pixels and features
 are dropped in the stage that consumes them).
 
+The feature stage is an actor pool (``preprocess.feature_actors`` actors) when the cluster has
+GPUs; without GPUs it runs as CPU tasks that Ray fuses with decode and merge, each worker
+process building the backbone once (``preprocess.feature_compute`` forces either). On CPUs the
+task form avoids an actor start-up per run and moves no pixels between processes: measured on
+2 cores with colour_texture it is 0.8x the in-process wall time with warm workers, where one
+actor was 1.65x.
+
 Ray is started locally when ``preprocess.ray_address`` is ``None`` and no cluster is reachable
 from the environment (``RAY_ADDRESS``, as set by ``ray job submit``); with an address it joins
 that cluster. Feature actors get one GPU each (``preprocess.gpus_per_actor`` overrides) when
@@ -60,6 +67,29 @@ def _merge_fn(batch: dict[str, np.ndarray], config: PipelineConfig) -> dict[str,
     return MergeStage(config)(batch)
 
 
+# One FeatureStage per worker process for the task path (Ray reuses worker processes, so the
+# backbone is built once per process, as an actor would, without an actor's start-up per run).
+_PROCESS_STAGES: dict[str, FeatureStage] = {}
+
+
+def _feature_fn(batch: dict[str, np.ndarray], config: PipelineConfig) -> dict[str, np.ndarray]:
+    key = repr(config.features)
+    stage = _PROCESS_STAGES.get(key)
+    if stage is None:
+        _PROCESS_STAGES.clear()
+        stage = _PROCESS_STAGES[key] = FeatureStage(config)
+    return stage(batch)
+
+
+def feature_compute(ray: Any, config: PipelineConfig) -> tuple[str, float]:
+    """``("actors" | "tasks", gpus per actor)`` for this cluster and ``config``."""
+    gpus = _gpus_per_actor(ray, config)
+    mode = config.preprocess.feature_compute
+    if mode == "auto":
+        mode = "actors" if gpus > 0 else "tasks"
+    return mode, gpus
+
+
 def run_ray(refs: Sequence[ImageRef], config: PipelineConfig, patch_size: int) -> Iterator[dict[str, np.ndarray]]:
     """Yield merged batches of ``refs`` computed by a Ray Data pipeline (order not preserved)."""
     if not refs:
@@ -77,15 +107,19 @@ def run_ray(refs: Sequence[ImageRef], config: PipelineConfig, patch_size: int) -
     ds = ds.map_batches(
         _decode_fn, fn_kwargs={"config": config, "patch_size": patch_size}, batch_size=bs, batch_format="numpy"
     )
-    gpus = _gpus_per_actor(ray, config)
-    ds = ds.map_batches(
-        FeatureStage,
-        fn_constructor_kwargs={"config": config},
-        batch_size=bs,
-        batch_format="numpy",
-        concurrency=pcfg.feature_actors,
-        num_gpus=gpus,
-    )
+    mode, gpus = feature_compute(ray, config)
+    if mode == "actors":
+        ds = ds.map_batches(
+            FeatureStage,
+            fn_constructor_kwargs={"config": config},
+            batch_size=bs,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=pcfg.feature_actors),
+            num_gpus=gpus,
+        )
+    else:
+        ds = ds.map_batches(_feature_fn, fn_kwargs={"config": config}, batch_size=bs, batch_format="numpy")
     ds = ds.map_batches(_merge_fn, fn_kwargs={"config": config}, batch_size=bs, batch_format="numpy")
-    log.info("Ray pipeline: %d images, %d feature actors, %.2g GPU each", len(refs), pcfg.feature_actors, gpus)
+    log.info("Ray pipeline: %d images, feature stage as %s (%d actors, %.2g GPU each)", len(refs), mode,
+             pcfg.feature_actors, gpus)
     yield from ds.iter_batches(batch_size=bs, batch_format="numpy", prefetch_batches=2)

@@ -38,9 +38,9 @@ def _subset(corpus: Path, dest: Path, n: int) -> Path:
     return listing
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_ray():
-    """One local Ray instance for the session (2 CPUs, no dashboard)."""
+    """One local Ray instance for this module's tests (2 CPUs, no dashboard), shut down after."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -51,10 +51,12 @@ def local_ray():
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_ray_executor_matches_local(tmp_path, generated_corpus, local_ray, store_contents):
+@pytest.mark.parametrize("compute", ["tasks", "actors"])
+def test_ray_executor_matches_local(tmp_path, generated_corpus, local_ray, store_contents, compute):
     listing = _subset(generated_corpus, tmp_path, 40)
     cfg_local = from_dict(PipelineConfig, LOCAL)
-    cfg_ray = from_dict(PipelineConfig, {**LOCAL, "preprocess": {"executor": "ray", "batch_size": 8}})
+    cfg_ray = from_dict(PipelineConfig, {**LOCAL, "preprocess": {"executor": "ray", "batch_size": 8,
+                                                                 "feature_compute": compute}})
     a = preprocess(listing, tmp_path / "local.zarr", cfg_local)
     b = preprocess(listing, tmp_path / "ray.zarr", cfg_ray)
     assert a.n_ok == b.n_ok == 40
