@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,9 +13,9 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
         out: Path = typer.Option(Path("mis_demo"), "--out", "-o", help="Output folder (images, store, PNG)."),
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+        config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
         set_: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
-        executor: Optional[str] = typer.Option(
+        executor: str | None = typer.Option(
             None, "--executor", help="'local' (default for the demo: in-process) or 'ray'."
         ),
         n_images: int = typer.Option(8, "--images", min=1, max=8, help="How many bundled photos to process."),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -94,12 +94,12 @@ def register(app: typer.Typer) -> None:
     def preprocess_cmd(
         input: str = typer.Argument(..., help="Image folder (recursive), text file of paths, or fsspec URL."),
         out: Path = typer.Option(..., "--out", "-o", help="Tree store to create or resume (a directory)."),
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+        config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
         set_: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
-        executor: Optional[str] = typer.Option(
+        executor: str | None = typer.Option(
             None, "--executor", help="'ray' (default; Ray Data) or 'local' (in-process, same results)."
         ),
-        ray_address: Optional[str] = typer.Option(
+        ray_address: str | None = typer.Option(
             None, "--ray-address", help="Existing Ray cluster to use ('auto', 'ray://host:10001')."
         ),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-attempt images recorded as failed."),

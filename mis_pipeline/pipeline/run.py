@@ -14,8 +14,8 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from ..config import PipelineConfig
 from ..store import StoreSummary, TreeStore, TreeWriter

@@ -154,7 +154,7 @@ class FeatureStage:
         if ok:
             try:
                 got = self.backbone.extract([np.asarray(pixels[i], dtype=np.uint8) for i in ok])
-                for i, f in zip(ok, got):
+                for i, f in zip(ok, got, strict=True):
                     feats[i] = np.asarray(f, dtype=np.float32)
             except Exception as exc:  # one bad image must not take the batch down: retry singly
                 log.warning("batched feature extraction failed (%r); retrying image by image", exc)

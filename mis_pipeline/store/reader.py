@@ -15,7 +15,14 @@ import numpy as np
 from ..errors import StoreError
 from ..merge.tree import MergeTree
 from .codec import decode_children, decode_costs
-from .layout import RECORD_FIELDS, STATUS_NAMES, STATUS_OK, STATUS_SUPERSEDED, check_layout, read_marker
+from .layout import (
+    RECORD_FIELDS,
+    STATUS_NAMES,
+    STATUS_OK,
+    STATUS_SUPERSEDED,
+    check_layout,
+    read_marker,
+)
 from .record import TreeRecord
 
 __all__ = ["TreeStore", "TreeReader", "StoreSummary", "disk_usage"]
@@ -198,7 +205,7 @@ class TreeStore:
         for lo in range(0, len(self), step):
             idx = list(range(lo, min(lo + step, len(self))))
             trees = reader.read(idx)
-            for i, tree in zip(idx, trees):
+            for i, tree in zip(idx, trees, strict=True):
                 yield self._record(int(self._live[i]), tree)
 
     def _merge_span(self, row: int) -> tuple[int, int]:
@@ -271,7 +278,7 @@ class TreeStore:
             if not c.sum():
                 return np.zeros(0, np.float32)
             raw = np.asarray(arr[int(s[0]) : int(s[-1] + c[-1])])
-            return np.concatenate([decode_costs(raw[a - s[0] : a - s[0] + k], bits) for a, k in zip(s, c)])
+            return np.concatenate([decode_costs(raw[a - s[0] : a - s[0] + k], bits) for a, k in zip(s, c, strict=True)])
 
         parts = [
             da.from_delayed(dask.delayed(_block)(starts[a:b], counts[a:b]), shape=(n,), dtype=np.float32)
@@ -334,7 +341,7 @@ class TreeReader:
         idx = np.concatenate([np.arange(a, b) for a, b in spans])
         data = np.asarray(self._arrays[name].get_orthogonal_selection((idx,)))
         pos = 0
-        for c, (a, b) in zip(need, spans):
+        for c, (a, b) in zip(need, spans, strict=True):
             block = data[pos : pos + (b - a)]
             pos += b - a
             self._cache[(name, c)] = block
@@ -366,7 +373,7 @@ class TreeReader:
         for name in ("children", "cost"):
             self._fetch(name, chunks)
         out: list[MergeTree | None] = []
-        for r, (lo, hi) in zip(rows, spans):
+        for r, (lo, hi) in zip(rows, spans, strict=True):
             if st._cols["status"][r] != STATUS_OK:
                 out.append(None)
             elif hi == lo:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from ..merge.tree import MergeTree
 
@@ -49,7 +48,7 @@ class TreeRecord:
     orig_hw: tuple[int, int] = (0, 0)
     resized_hw: tuple[int, int] = (0, 0)
     grid_hw: tuple[int, int] = (0, 0)
-    tree: Optional[MergeTree] = None
+    tree: MergeTree | None = None
     index: int = -1
 
     @property

@@ -188,7 +188,7 @@ class TreeWriter:
         status = np.asarray(self._arrays["records/status"][:n]) if n else np.zeros(0, np.uint8)
         self._row: dict[str, int] = {}
         stale: list[int] = []
-        for i, (image_id, st) in enumerate(zip(ids.tolist(), status.tolist())):
+        for i, image_id in enumerate(ids.tolist()):
             prev = self._row.get(image_id)
             if prev is not None and status[prev] != STATUS_SUPERSEDED:
                 stale.append(prev)

@@ -40,7 +40,7 @@ def test_sigkill_at_ten_instants_then_resume(tmp_path, generated_corpus, cli_env
            "--executor", "local", "--no-progress", *SETS]
     rng = np.random.default_rng(7)
     kills = 0
-    for attempt in range(25):
+    for _ in range(25):
         if kills == 10:
             break
         before = _committed(store)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 
 from mis_pipeline.config import PipelineConfig, from_dict
 from mis_pipeline.pipeline.demo import cut_labels

@@ -67,7 +67,7 @@ def test_round_trip_exact_costs(tmp_path, trees):
     # random access through the batched reader, in any order, with a cache smaller than the data
     reader = store.reader(cache_bytes=1024)
     order = [7, 0, 10, 3, 3, 9, 1, 4]
-    for i, t in zip(order, reader.read(order)):
+    for i, t in zip(order, reader.read(order), strict=True):
         assert t == store[i].tree
 
 
