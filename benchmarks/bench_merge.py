@@ -15,13 +15,14 @@ once outside the timing, which favours scikit-learn), alternating, ``--repeats``
 Prints median wall-clock ms per tree (and median CPU ms: the machine may be shared), the
 ratio, the 60x80 -> 100x134 growth, and checks that both give the same ``children``.
 
-``memory``: one fresh subprocess per grid. Peak extra memory of one ``ward_grid`` call,
-measured two ways: (1) ``tracemalloc`` - every numpy allocation made inside the call (the
-work arrays, the outputs; numba's own allocations inside the kernel are invisible to it);
-(2) the process's resident-set high-water mark (``VmHWM``, reset through
-``/proc/self/clear_refs`` just before the call) minus the resident set before the call: this
-includes everything, numba's O(n) bookkeeping arrays too. Both are divided by the size of the
-float32 feature array.
+``memory``: one fresh subprocess per grid, which loads the features from a .npy file (one
+allocation) and compiles on a tiny grid first. Peak extra memory of one ``ward_grid`` call,
+measured two ways: (1) the process's resident-set high-water mark (``VmHWM``, reset through
+``/proc/self/clear_refs`` just before the first full-size call) minus the resident set
+before it: every page the call touches is new to the process, so this counts everything,
+numba's O(n) bookkeeping arrays included; (2) ``tracemalloc`` on a second call: the numpy
+allocations made inside the call (the two work arrays and the outputs; numba's own
+allocations are invisible to it). Both are divided by the size of the float32 features.
 
 ``jit``: fresh subprocesses with an empty ``NUMBA_CACHE_DIR``: time to import
 ``mis_pipeline.merge``, then the first ``ward_grid`` call on a tiny float32 grid (numba import
@@ -114,26 +115,28 @@ def _status_kb(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def _memory_child(h: int, w: int) -> None:
-    """Runs in a fresh subprocess; prints one JSON line."""
+def _memory_child(path: str) -> None:
+    """Runs in a fresh subprocess on features saved at ``path``; prints one JSON line."""
     import tracemalloc
 
     from mis_pipeline.merge import ward_grid
 
-    feats = smooth_features(h, w)
-    ward_grid(smooth_features(4, 5))  # JIT / cache load outside the measurement
-    tracemalloc.start()
-    ward_grid(feats)
-    _, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    feats = np.load(path)  # one allocation of exactly the feature array
+    ward_grid(np.zeros((4, 5, feats.shape[2]), np.float32))  # JIT / cache load, tiny
     rss_peak = None
     try:
+        # First full-size call: every page it touches is new to this process, so the
+        # high-water mark of the resident set counts all its memory (numba's included).
         Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
         before = _status_kb("VmRSS")
         ward_grid(feats)
         rss_peak = (_status_kb("VmHWM") - before) * 1024
     except OSError:
         pass
+    tracemalloc.start()
+    ward_grid(feats)
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     print(json.dumps({"feature_bytes": feats.nbytes, "traced_peak": traced_peak, "rss_peak": rss_peak}))
 
 
@@ -141,17 +144,19 @@ def bench_memory(grids: tuple[tuple[int, int], ...]) -> dict[str, dict[str, floa
     print(f"memory: peak extra bytes of one ward_grid call / bytes of the float32 (h, w, {C}) features")
     print(f"{'grid':>9} {'features MB':>12} {'tracemalloc':>12} {'RSS HWM':>9}")
     results = {}
-    for h, w in grids:
-        out = subprocess.run(
-            [sys.executable, __file__, "_memory_child", f"{h}x{w}"],
-            capture_output=True, text=True, check=True,
-        )
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        fb = r["feature_bytes"]
-        traced = r["traced_peak"] / fb
-        rss = r["rss_peak"] / fb if r["rss_peak"] is not None else float("nan")
-        results[f"{h}x{w}"] = {"feature_mb": fb / 1e6, "tracemalloc_x": traced, "rss_x": rss}
-        print(f"{h:>4}x{w:<4} {fb / 1e6:>12.2f} {traced:>11.2f}x {rss:>8.2f}x")
+    with tempfile.TemporaryDirectory() as tmp:
+        for h, w in grids:
+            path = str(Path(tmp) / f"f{h}x{w}.npy")
+            np.save(path, smooth_features(h, w))
+            out = subprocess.run(
+                [sys.executable, __file__, "_memory_child", path], capture_output=True, text=True, check=True
+            )
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            fb = r["feature_bytes"]
+            traced = r["traced_peak"] / fb
+            rss = r["rss_peak"] / fb if r["rss_peak"] is not None else float("nan")
+            results[f"{h}x{w}"] = {"feature_mb": fb / 1e6, "tracemalloc_x": traced, "rss_x": rss}
+            print(f"{h:>4}x{w:<4} {fb / 1e6:>12.2f} {traced:>11.2f}x {rss:>8.2f}x")
     return results
 
 
@@ -193,8 +198,7 @@ def bench_jit() -> dict[str, dict[str, float]]:
 
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "_memory_child":
-        h, w = (int(v) for v in sys.argv[2].split("x"))
-        _memory_child(h, w)
+        _memory_child(sys.argv[2])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=("speed", "memory", "jit", "all"))

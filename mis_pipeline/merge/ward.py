@@ -18,13 +18,15 @@ import numpy as np
 
 from .tree import MergeTree
 
-__all__ = ["ward_grid", "MAX_ABS_FEATURE"]
+__all__ = ["ward_grid", "MAX_SUM_OF_SQUARES"]
 
 logger = logging.getLogger(__name__)
 
-# Features larger than this in magnitude are rejected: float64 sums of squares of differences
-# must stay far from overflow (an overflow would turn merge costs into inf/NaN).
-MAX_ABS_FEATURE = 1e100
+# Every Ward merge cost is at most the total sum of squares of the features (a merge's cost is
+# the increase of the within-cluster sum of squares, which never exceeds the sum of squares
+# about the global mean, itself at most sum(x ** 2)). Bounding that sum by the float32 maximum
+# guarantees finite float32 costs and keeps every float64 intermediate far from overflow.
+MAX_SUM_OF_SQUARES = float(np.finfo(np.float32).max)
 
 # Leaves are addressed with int32 node ids (2n - 1 nodes) and pairs packed into int64.
 _MAX_LEAVES = (2**31 - 2) // 2
@@ -54,33 +56,27 @@ def _check_features(features: object) -> np.ndarray:
     work = np.float64 if features.dtype.itemsize == 8 else np.float32
     # Native byte order, C order; a no-op (no copy) for the usual float32/float64 input.
     X = np.ascontiguousarray(features.reshape(grid_h * grid_w, n_feat), dtype=work)
-    if X.dtype == np.float32:
-        # float32 values cannot overflow the float64 criterion: only finiteness matters,
-        # checked in one compiled pass without a temporary (np.isfinite would allocate a
-        # full bool array; min + max would read the array twice).
-        from ._ward_kernel import all_finite
+    from ._ward_kernel import sum_of_squares  # numba: imported on first use
 
-        if all_finite(X):
-            return X
-        lo = hi = float("nan")
-    else:
-        lo = float(X.min())  # NaN propagates through min/max
-        hi = float(X.max())
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        n_nan = int(np.count_nonzero(np.isnan(X)))
-        n_inf = int(np.count_nonzero(np.isinf(X)))
-        first = np.argwhere(~np.isfinite(X))[0]
+    # One compiled pass, no temporary (np.isfinite would allocate a full bool array): NaN or
+    # inf anywhere makes the sum non-finite, and the sum bounds every merge cost.
+    energy = float(sum_of_squares(X))
+    if np.isfinite(energy) and energy <= MAX_SUM_OF_SQUARES:
+        return X
+    bad = ~np.isfinite(X)
+    if bad.any():
+        first = np.argwhere(bad)[0]
         r, c = divmod(int(first[0]), grid_w)
         raise ValueError(
-            f"features contain non-finite values ({n_nan} NaN, {n_inf} inf), first at "
-            f"(row={r}, col={c}, channel={int(first[1])}); all values must be finite"
+            f"features contain non-finite values ({int(np.isnan(X).sum())} NaN, "
+            f"{int(np.isinf(X).sum())} inf), first at (row={r}, col={c}, "
+            f"channel={int(first[1])}); all values must be finite"
         )
-    if max(-lo, hi) > MAX_ABS_FEATURE:
-        raise ValueError(
-            f"features have values of magnitude up to {max(-lo, hi):.3g}; at most "
-            f"{MAX_ABS_FEATURE:.0e} is allowed (the float64 Ward criterion would overflow)"
-        )
-    return X
+    raise ValueError(
+        f"features are too large: their sum of squares is {energy:.3g} (largest magnitude "
+        f"{float(np.abs(X).max()):.3g}); at most {MAX_SUM_OF_SQUARES:.3g} is allowed so that "
+        "every Ward cost fits float32"
+    )
 
 
 def ward_grid(features: np.ndarray) -> MergeTree:
@@ -114,7 +110,8 @@ def ward_grid(features: np.ndarray) -> MergeTree:
     ------
     ValueError
         ``features`` is not a numpy array, not float16/32/64, not 3-D, has an empty grid or
-        no channels, holds NaN/inf or values of magnitude above :data:`MAX_ABS_FEATURE`.
+        no channels, holds NaN/inf, or its sum of squares exceeds :data:`MAX_SUM_OF_SQUARES`
+        (the float32 maximum, which bounds every merge cost).
     """
     X = _check_features(features)
     grid_h, grid_w = int(features.shape[0]), int(features.shape[1])
@@ -133,5 +130,5 @@ def ward_grid(features: np.ndarray) -> MergeTree:
     # accesses of the merge loop.
     sums = np.empty((n_slots, X.shape[1]), dtype=np.float64)
     cent = np.empty((n_slots + LEAF_ROWS, X.shape[1]), dtype=np.float64)
-    children, cost = ward_grid_kernel(X, grid_h, grid_w, sums, cent)
+    children, cost, _ = ward_grid_kernel(X, grid_h, grid_w, sums, cent)
     return MergeTree(children=children, cost=cost.astype(np.float32), grid_shape=(grid_h, grid_w))
