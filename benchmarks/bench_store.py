@@ -30,7 +30,7 @@ from mis_pipeline.store import TreeRecord, TreeStore, TreeWriter
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "WeizmannHorse" / "images"
 
 
-def bench_bytes(images: Path, limit: int | None, bits_list: tuple[int, ...] = (10, 23)) -> None:
+def bench_bytes(images: Path, limit: int | None, bits_list: tuple[int, ...] = (10, 23), level: int | None = None) -> None:
     from mis_pipeline.pipeline import preprocess
 
     src = images
@@ -42,10 +42,11 @@ def bench_bytes(images: Path, limit: int | None, bits_list: tuple[int, ...] = (1
         for bits in bits_list:
             cfg = from_dict(PipelineConfig, {"features": {"backbone": "colour_texture"},
                                               "preprocess": {"executor": "local"},
-                                              "store": {"cost_mantissa_bits": bits}})
+                                              "store": {"cost_mantissa_bits": bits,
+                                                        **({"compression_level": level} if level else {})}})
             res = preprocess(src, Path(tmp) / f"s{bits}.zarr", cfg)
             s = res.summary
-            print(f"cost_mantissa_bits={bits}: {s.n_ok} images, {s.n_merges} merges, "
+            print(f"cost_mantissa_bits={bits} zstd level={cfg.store.compression_level}: {s.n_ok} images, {s.n_merges} merges, "
                   f"{s.n_merges / max(s.n_ok, 1):.0f} merges/image, {s.total_bytes} bytes")
             print(f"  whole store {s.bytes_per_merge:.3f} B/merge | structure (children) "
                   f"{s.structure_bytes_per_merge:.3f} | costs {s.cost_bytes_per_merge:.3f} | "
@@ -135,12 +136,13 @@ def main() -> None:
     b.add_argument("--images", type=Path, default=DATA)
     b.add_argument("--limit", type=int, default=None)
     b.add_argument("--bits", type=int, nargs="+", default=[10, 23], help="cost mantissa bits to compare")
+    b.add_argument("--level", type=int, default=None, help="Zstandard level (default: the config's)")
     a = sub.add_parser("access")
     a.add_argument("--n-images", type=int, default=10000)
     a.add_argument("--reads", type=int, default=10000)
     args = ap.parse_args()
     if args.what == "bytes":
-        bench_bytes(args.images, args.limit, tuple(args.bits))
+        bench_bytes(args.images, args.limit, tuple(args.bits), args.level)
     else:
         bench_access(args.n_images, args.reads)
 

@@ -327,7 +327,14 @@ class StoreConfig(_Section):
     merges_per_shard: int = spec(
         1 << 20, doc="Merges per shard file (a multiple of merges_per_chunk).", ge=256
     )
-    compression_level: int = spec(5, doc="Zstandard level for all arrays.", ge=1, le=22)
+    compression_level: int = spec(
+        9,
+        doc="Zstandard level of all arrays, 1-9 (Blosc's scale; numeric arrays go through Blosc's "
+        "byte shuffle). 9 gives the smallest store (2.58 vs 2.74 B/merge at 5 on the Weizmann "
+        "horses) at no cost to reading.",
+        ge=1,
+        le=9,
+    )
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ Children: one ``uint32`` "edge code" per merge
     ``u`` into ``b``. The code is ``4 * u + d``. Decoding replays the merges with a union-find
     over the leaves: ``a`` is the current region of ``u`` and ``b`` the current region of the
     neighbour, so the row ``(a, b)`` comes back exactly, in its original order. A code needs
-    ``log2(4n)`` bits instead of ``2 * 32``; with a byte-shuffle + Zstandard it takes about
-    1.7 bytes per merge on SBD-like grids (plain int32 pairs take about 3.0).
+    ``log2(4n)`` bits instead of ``2 * 32``; with a byte-shuffle + Zstandard it takes 1.58
+    bytes per merge on the Weizmann horses (~930 merges per image, colour_texture features);
+    plain int32 pairs take about 3.0 and the public MIS pickles 7.9.
     A tree that merges two regions that do not touch is not a valid grid merge tree
     (DESIGN.md) and raises :class:`~mis_pipeline.errors.TreeValidationError`.
 
@@ -21,7 +22,8 @@ Costs: rounded float32 bits, delta + zig-zag coded per tree
     23 bits is exact). The rounded patterns, shifted right by ``23 - mantissa_bits``, are
     integers that grow roughly with the merge step (Ward costs are nearly sorted), so they are
     stored as zig-zag-coded differences from the previous merge of the same tree (the first
-    merge of each tree is stored as is): small numbers that compress to about one byte.
+    merge of each tree is stored as is): small numbers that compress to 0.94 bytes per merge
+    at 10 bits (0.82 at 9, 0.68 at 8, 2.65 exact) on the same horses.
 
 Every fast kernel (Numba) has a plain-Python reference beside it; tests compare the two.
 """

@@ -39,6 +39,10 @@ strings through the vlen-utf8 codec), and chunks are grouped into shard files
 (``records_per_shard`` / ``merges_per_shard``, the Zarr v3 sharding codec), so a million images
 with ~1000 merges each make about a thousand files per trees array, not a million.
 
+Size (327 Weizmann horses at their size, colour_texture, ~930 merges per image, defaults):
+2.58 bytes per merge for the whole store (children 1.58, costs 0.94, records and metadata
+0.06), against 7.9 for the public MIS code's pickle per image without costs.
+
 Writes (mis_pipeline.store.writer): a single writer process appends past the marker, then
 rewrites the marker (zarr.json, replaced atomically by rename); a crash leaves the old marker,
 so readers never see a half-written batch and a resumed writer overwrites the leftovers.
