@@ -63,3 +63,26 @@ def test_inspect_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "1 failed" in out and "failed: empty" in out and "x.png" in out
     assert main(["inspect", str(tmp_path / "nothing")]) == 2
+
+
+def test_retry_failed_replaces_the_failed_record(tmp_path):
+    from PIL import Image
+
+    from mis_pipeline.cli import main
+    from mis_pipeline.store import TreeStore
+
+    corpus = tmp_path / "in"
+    corpus.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (24, 40, 3), dtype=np.uint8)).save(corpus / f"{i}.png")
+    (corpus / "late.png").write_bytes(b"")
+    args = ["preprocess", str(corpus), "--out", str(tmp_path / "s.zarr"), "--executor", "local",
+            "--no-progress", "--set", "features.backbone=colour_texture"]
+    assert main(args) == 3
+    Image.fromarray(rng.integers(0, 255, (24, 40, 3), dtype=np.uint8)).save(corpus / "late.png")
+    assert main(args) == 3  # without --retry-failed the recorded failure stands
+    assert main([*args, "--retry-failed"]) == 0
+    store = TreeStore.open(tmp_path / "s.zarr")
+    assert len(store) == 4 and sorted(store.image_ids) == ["0.png", "1.png", "2.png", "late.png"]
+    assert store.get("late.png").ok and store.get("late.png").tree.grid_shape == (3, 5)
