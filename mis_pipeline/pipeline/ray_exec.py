@@ -120,6 +120,8 @@ def run_ray(refs: Sequence[ImageRef], config: PipelineConfig, patch_size: int) -
     else:
         ds = ds.map_batches(_feature_fn, fn_kwargs={"config": config}, batch_size=bs, batch_format="numpy")
     ds = ds.map_batches(_merge_fn, fn_kwargs={"config": config}, batch_size=bs, batch_format="numpy")
-    log.info("Ray pipeline: %d images, feature stage as %s (%d actors, %.2g GPU each)", len(refs), mode,
-             pcfg.feature_actors, gpus)
+    if mode == "actors":
+        log.info("Ray pipeline: %d images, %d feature actors (%.2g GPU each)", len(refs), pcfg.feature_actors, gpus)
+    else:
+        log.info("Ray pipeline: %d images, features as CPU tasks fused with decode and merge", len(refs))
     yield from ds.iter_batches(batch_size=bs, batch_format="numpy", prefetch_batches=2)
