@@ -1,7 +1,8 @@
 """Figures of evaluation results: IoU-vs-clicks curves, and clicks drawn on images.
 
-matplotlib is imported inside :func:`plot_curves` with the non-interactive ``Agg`` backend
-(files only, no display needed); :func:`overlay_clicks` needs only numpy and OpenCV.
+:func:`plot_curves` builds a standalone :class:`matplotlib.figure.Figure` (no pyplot, so no
+global backend is touched: it renders with Agg to files on headless machines and still
+displays inline in notebooks); :func:`overlay_clicks` needs only numpy and OpenCV.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def plot_curves(
     labels: Sequence[str] | None = None,
     title: str | None = None,
     targets: Sequence[float] = (0.85, 0.90),
+    ax: Any = None,
 ) -> Any:
     """Mean IoU after each click (``summary["miou_at"]``) of several runs in one figure.
 
@@ -38,23 +40,29 @@ def plot_curves(
     title : str, optional
     targets : sequence of float
         IoU targets drawn as dotted horizontal lines.
+    ax : matplotlib Axes, optional
+        Draw into these axes (e.g. from ``plt.subplots()`` in a notebook) instead of a new
+        standalone figure.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The figure drawn into.
     """
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError as exc:  # pragma: no cover - matplotlib is a dependency
         raise DependencyError("matplotlib", "plotting IoU curves") from exc
     if not summaries:
         raise ValueError("plot_curves needs at least one summary")
     if labels is not None and len(labels) != len(summaries):
         raise ValueError(f"got {len(labels)} labels for {len(summaries)} summaries")
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    if ax is None:
+        fig = Figure(figsize=(6.4, 4.2), dpi=120)
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
     for i, s in enumerate(summaries):
         y = [np.nan if v is None else v for v in s["miou_at"]]
         x = np.arange(1, len(y) + 1)
@@ -67,8 +75,6 @@ def plot_curves(
         ax.plot(x, y, marker="o", markersize=3, linewidth=1.5, label=lab)
     for t in targets:
         ax.axhline(t, color="grey", linestyle=":", linewidth=0.8)
-    from matplotlib.ticker import MaxNLocator
-
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("number of clicks")
     ax.set_ylabel("mean IoU")
@@ -78,7 +84,8 @@ def plot_curves(
     ax.legend(loc="lower right", fontsize=8)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
+    if ax.figure is fig and len(fig.axes) == 1:
+        fig.tight_layout()
     if out_path is not None:
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out_path)
