@@ -58,3 +58,23 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     dt, heavy = out.split(" ", 1)
     assert heavy.strip() == "[]", f"import mis_pipeline pulled in {heavy.strip()}"
+
+
+def test_top_level_names_resolve():
+    import mis_pipeline
+
+    for name in mis_pipeline.__all__:
+        assert getattr(mis_pipeline, name) is not None, name
+
+
+def test_docstring_example_runs():
+    import numpy as np
+
+    from mis_pipeline import get_backbone, tree_index, ward_grid
+
+    img = np.zeros((40, 48, 3), np.uint8)
+    img[:, 24:] = 200
+    feats = get_backbone("colour_texture").features_for_image(img)
+    tree = ward_grid(feats)
+    mask = tree_index(tree).image_mask(tree.children[-1, 0], img.shape[:2])
+    assert mask.shape == (40, 48) and mask.dtype == bool
