@@ -54,7 +54,7 @@ import numpy as np
 from numba import njit
 
 from ._heap import heap_before, heap_pop, heap_sift_up, heapify
-from ._lanes import LANES, sqdist_merged, sqdist_pairs, sqdist_row_rows
+from ._lanes import LANES, sqdist_left_up, sqdist_merged, sqdist_row_rows
 
 __all__ = ["ward_grid_kernel", "ward_pair_criterion", "sum_of_squares", "LEAF_ROWS"]
 
@@ -170,29 +170,25 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
     # Criteria of the leaf pairs: d_up[v] for (v, v - grid_w), d_left[v] for (v, v - 1).
     d_up = np.empty(n, dtype=np.float64)
     d_left = np.empty(n, dtype=np.float64)
-    # Scratch for one batch of distances: 2 * LANES pairs for the initial leaf pairs, LANES
-    # neighbours per merge.
+    # Scratch for one batch of distances: 2 * LANES leaves (initial pairs), LANES neighbours
+    # per merge.
     ra = np.empty(2 * LANES, dtype=np.int32)
     rb = np.empty(2 * LANES, dtype=np.int32)
     dist = np.empty(2 * LANES, dtype=np.float64)
-    todo = np.empty(n, dtype=np.int32)
-    for vertical in range(2):
-        back = grid_w if vertical == 1 else 1
-        out = d_up if vertical == 1 else d_left
-        m = 0
-        for v in range(back, n):
-            if vertical == 1 or v % grid_w != 0:
-                todo[m] = v
-                m += 1
-        for g in range(0, m, 2 * LANES):
-            cnt = min(2 * LANES, m - g)
-            for q in range(2 * LANES):
-                v = todo[g + q] if q < cnt else todo[g]  # pad a short batch (result unused)
-                ra[q] = v
-                rb[q] = v - back
-            sqdist_pairs(X, ra, X, rb, dist)
-            for q in range(cnt):
-                out[todo[g + q]] = dist[q] * 0.5  # two leaves: w = (1*1)/(1+1), cost = pa*w
+    dist_up = np.empty(2 * LANES, dtype=np.float64)
+    for v0 in range(0, n, 2 * LANES):
+        for q in range(2 * LANES):
+            v = min(v0 + q, n - 1)  # lanes past the end repeat the last leaf (unused)
+            ra[q] = v
+            rb[q] = max(v - grid_w, 0)  # the first grid row has no up edge (unused)
+        sqdist_left_up(X, ra, rb, max(v0 - 1, 0), dist, dist_up)
+        for q in range(min(2 * LANES, n - v0)):
+            v = v0 + q
+            # two leaves: w = (1 * 1) / (1 + 1), cost = pa * w
+            if v % grid_w != 0:
+                d_left[v] = dist[q] * 0.5
+            if v >= grid_w:
+                d_up[v] = dist_up[q] * 0.5
 
     pool_end = 0
     for r in range(grid_h):
