@@ -322,9 +322,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
         alive[k] = True
 
         # ---- criteria of k against its neighbours. Batches of LANES neighbours share one
-        # SIMD pass (see _lanes.py); the first batch also writes k's sums and centroid. A leaf's row
-        # is converted to float64 into W's scratch rows so that leaves and internal clusters
-        # go through the same gather; a short batch is padded with a repeat (result unused).
+        # SIMD pass (see _lanes.py); the first batch also writes k's sums and centroid. A
+        # leaf's row is converted to float64 into W's scratch rows so that leaves and internal
+        # clusters go through the same gather (measured: gathering all-leaf batches straight
+        # from X instead saved nothing); a short batch repeats a row (results unused).
         # (deg == 0 only for the root, as the grid is connected: its sums are never needed.)
         for g in range(0, deg, LANES):
             cnt = min(LANES, deg - g)
