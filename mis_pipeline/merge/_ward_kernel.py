@@ -234,8 +234,11 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
         bc, bp = _best_of(v, adj_off, adj_len, pool, pool_d)
         best_cost[v] = bc
         best_pair[v] = bp
-        hk[heap_size] = bc  # a pair that is best for both its leaves goes in twice:
-        hp[heap_size] = bp  # harmless, the second copy is stale once the pair merged
+        lo = bp & np.int64(0xFFFFFFFF)
+        if lo < v and best_pair[lo] == bp:
+            continue  # best for both leaves: already pushed by the smaller one
+        hk[heap_size] = bc
+        hp[heap_size] = bp
         heap_size += 1
     heapify(hk, hp, heap_size)
 
