@@ -52,7 +52,9 @@ def smooth_features(h: int, w: int, c: int = C, seed: int = 0) -> np.ndarray:
 
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((h, w, c)).astype(np.float32)
-    return np.ascontiguousarray(gaussian_filter(x, sigma=(2, 2, 0), mode="reflect"), dtype=np.float32)
+    return np.ascontiguousarray(
+        gaussian_filter(x, sigma=(2, 2, 0), mode="reflect"), dtype=np.float32
+    )
 
 
 def _parse_grids(text: str) -> tuple[tuple[int, int], ...]:
@@ -68,8 +70,10 @@ def bench_speed(grids: tuple[tuple[int, int], ...], repeats: int) -> dict[str, d
 
     results: dict[str, dict[str, float]] = {}
     print(f"speed: C={C} float32 smooth features, median of {repeats} runs after warm-up")
-    print(f"{'grid':>9} {'leaves':>7} {'ours ms':>9} {'sklearn ms':>11} {'ratio':>7} "
-          f"{'ours cpu':>9} {'skl cpu':>9} {'cpu ratio':>9}  same children")
+    print(
+        f"{'grid':>9} {'leaves':>7} {'ours ms':>9} {'sklearn ms':>11} {'ratio':>7} "
+        f"{'ours cpu':>9} {'skl cpu':>9} {'cpu ratio':>9}  same children"
+    )
     for h, w in grids:
         feats = smooth_features(h, w)
         X = feats.reshape(h * w, C)
@@ -96,14 +100,18 @@ def bench_speed(grids: tuple[tuple[int, int], ...], repeats: int) -> dict[str, d
         r["ratio"] = r["sklearn_ms"] / r["ours_ms"]
         r["cpu_ratio"] = r["sklearn_cpu_ms"] / r["ours_cpu_ms"]
         results[f"{h}x{w}"] = r
-        print(f"{h:>4}x{w:<4} {h * w:>7} {r['ours_ms']:>9.2f} {r['sklearn_ms']:>11.1f} "
-              f"{r['ratio']:>6.1f}x {r['ours_cpu_ms']:>9.2f} {r['sklearn_cpu_ms']:>9.1f} "
-              f"{r['cpu_ratio']:>8.1f}x  {same}")
+        print(
+            f"{h:>4}x{w:<4} {h * w:>7} {r['ours_ms']:>9.2f} {r['sklearn_ms']:>11.1f} "
+            f"{r['ratio']:>6.1f}x {r['ours_cpu_ms']:>9.2f} {r['sklearn_cpu_ms']:>9.1f} "
+            f"{r['cpu_ratio']:>8.1f}x  {same}"
+        )
     if "60x80" in results and "100x134" in results:
         a, b = results["60x80"], results["100x134"]
-        print(f"growth 60x80 -> 100x134 (x{100 * 134 / 4800:.2f} leaves): wall "
-              f"x{b['ours_ms'] / a['ours_ms']:.2f}, cpu x{b['ours_cpu_ms'] / a['ours_cpu_ms']:.2f} "
-              f"(sklearn wall x{b['sklearn_ms'] / a['sklearn_ms']:.2f})")
+        print(
+            f"growth 60x80 -> 100x134 (x{100 * 134 / 4800:.2f} leaves): wall "
+            f"x{b['ours_ms'] / a['ours_ms']:.2f}, cpu x{b['ours_cpu_ms'] / a['ours_cpu_ms']:.2f} "
+            f"(sklearn wall x{b['sklearn_ms'] / a['sklearn_ms']:.2f})"
+        )
     return results
 
 
@@ -137,11 +145,17 @@ def _memory_child(path: str) -> None:
     ward_grid(feats)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(json.dumps({"feature_bytes": feats.nbytes, "traced_peak": traced_peak, "rss_peak": rss_peak}))
+    print(
+        json.dumps(
+            {"feature_bytes": feats.nbytes, "traced_peak": traced_peak, "rss_peak": rss_peak}
+        )
+    )
 
 
 def bench_memory(grids: tuple[tuple[int, int], ...]) -> dict[str, dict[str, float]]:
-    print(f"memory: peak extra bytes of one ward_grid call / bytes of the float32 (h, w, {C}) features")
+    print(
+        f"memory: peak extra bytes of one ward_grid call / bytes of the float32 (h, w, {C}) features"
+    )
     print(f"{'grid':>9} {'features MB':>12} {'tracemalloc':>12} {'RSS HWM':>9}")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,7 +163,10 @@ def bench_memory(grids: tuple[tuple[int, int], ...]) -> dict[str, dict[str, floa
             path = str(Path(tmp) / f"f{h}x{w}.npy")
             np.save(path, smooth_features(h, w))
             out = subprocess.run(
-                [sys.executable, __file__, "_memory_child", path], capture_output=True, text=True, check=True
+                [sys.executable, __file__, "_memory_child", path],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             r = json.loads(out.stdout.strip().splitlines()[-1])
             fb = r["feature_bytes"]
@@ -186,13 +203,20 @@ def bench_jit() -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         for label in ("empty cache (compile)", "filled cache (load)"):
-            out = subprocess.run([sys.executable, "-c", _JIT_CHILD], capture_output=True, text=True,
-                                 check=True, env=env)
+            out = subprocess.run(
+                [sys.executable, "-c", _JIT_CHILD],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            )
             r = json.loads(out.stdout.strip().splitlines()[-1])
             results[label] = r
-            print(f"jit, {label}: import mis_pipeline.merge {r['import_merge_s'] * 1e3:.0f} ms; first "
-                  f"ward_grid {r['first_call_s']:.2f} s (numba import + {label.split('(')[1][:-1]}); "
-                  f"second {r['second_call_s'] * 1e3:.2f} ms; first tree.index {r['first_index_s']:.2f} s")
+            print(
+                f"jit, {label}: import mis_pipeline.merge {r['import_merge_s'] * 1e3:.0f} ms; first "
+                f"ward_grid {r['first_call_s']:.2f} s (numba import + {label.split('(')[1][:-1]}); "
+                f"second {r['second_call_s'] * 1e3:.2f} ms; first tree.index {r['first_index_s']:.2f} s"
+            )
     return results
 
 
@@ -200,7 +224,9 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "_memory_child":
         _memory_child(sys.argv[2])
         return
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("what", choices=("speed", "memory", "jit", "all"))
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--grids", type=_parse_grids, default=GRIDS)

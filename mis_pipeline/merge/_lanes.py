@@ -51,7 +51,9 @@ def _vec(elem: ir.Type, width: int = WIDTH) -> ir.VectorType:
 
 def _check_2d(arr: types.Type, name: str, float64: bool = False) -> None:
     dtypes = (types.float64,) if float64 else (types.float32, types.float64)
-    if not (isinstance(arr, types.Array) and arr.ndim == 2 and arr.layout == "C" and arr.dtype in dtypes):
+    if not (
+        isinstance(arr, types.Array) and arr.ndim == 2 and arr.layout == "C" and arr.dtype in dtypes
+    ):
         kind = "float64" if float64 else "float32/float64"
         raise TypingError(f"{name} must be a C-contiguous 2-D {kind} array, got {arr}")
 
@@ -63,7 +65,9 @@ def _check_int(value: types.Type, name: str) -> None:
 
 def _splat(builder: ir.IRBuilder, value: ir.Value, vty: ir.VectorType) -> ir.Value:
     v = builder.insert_element(ir.Constant(vty, ir.Undefined), value, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, vty.count), [0] * vty.count))
+    return builder.shuffle_vector(
+        v, v, ir.Constant(ir.VectorType(_I32, vty.count), [0] * vty.count)
+    )
 
 
 def _is_opaque(ptr_type: ir.Type) -> bool:
@@ -74,7 +78,7 @@ class _Rows:
     """``WIDTH`` rows of one 2-D array (rows taken from ``idx[offset : offset + WIDTH]``):
     per-lane byte addresses, and a gather of one column as <WIDTH x double>."""
 
-    def __init__(self, context, builder, arr_ty, arr_val, idx_ty, idx_val, offset=0) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, context, builder, arr_ty, arr_val, idx_ty, idx_val, offset=0) -> None:
         arr = context.make_array(arr_ty)(context, builder, arr_val)
         idx = context.make_array(idx_ty)(context, builder, idx_val)
         self.builder = builder
@@ -86,7 +90,9 @@ class _Rows:
         for q in range(WIDTH):
             r = builder.load(builder.gep(idx.data, [ir.Constant(_I64, offset + q)]))
             r = context.cast(builder, r, idx_ty.dtype, types.int64)
-            addrs = builder.insert_element(addrs, builder.add(base, builder.mul(r, row_bytes)), ir.Constant(_I32, q))
+            addrs = builder.insert_element(
+                addrs, builder.add(base, builder.mul(r, row_bytes)), ir.Constant(_I32, q)
+            )
         self.addrs = addrs
         ptr = arr.data.type
         self.vptr = _vec(ptr)
@@ -103,11 +109,14 @@ class _Rows:
         off = _splat(b, b.mul(f, ir.Constant(_I64, self.elem_size)), _vec(_I64))
         ptrs = b.inttoptr(b.add(self.addrs, off), self.vptr)
         every = ir.Constant(_vec(ir.IntType(1)), [1] * WIDTH)
-        v = b.call(self.gather_fn, [ptrs, ir.Constant(_I32, self.elem_size), every, ir.Constant(self.velem, ir.Undefined)])
+        v = b.call(
+            self.gather_fn,
+            [ptrs, ir.Constant(_I32, self.elem_size), every, ir.Constant(self.velem, ir.Undefined)],
+        )
         return v if self.elem == _F64 else b.fpext(v, _vec(_F64))  # float32 -> float64 is exact
 
 
-def _row_ptr(context, builder, arr_ty, arr_val, row_ty, row_val):  # type: ignore[no-untyped-def]
+def _row_ptr(context, builder, arr_ty, arr_val, row_ty, row_val):
     """(element pointer to the start of row ``row`` of a C-contiguous 2-D array, n_cols)."""
     arr = context.make_array(arr_ty)(context, builder, arr_val)
     n_cols = cgutils.unpack_tuple(builder, arr.shape, 2)[1]
@@ -122,7 +131,7 @@ def _add_square(builder: ir.IRBuilder, acc: ir.Value, a: ir.Value, b: ir.Value) 
     builder.store(builder.fadd(builder.load(acc), builder.fmul(d, d)), acc)
 
 
-def _store_lanes(context, builder, out_ty, out_val, acc: ir.Value, offset: int) -> None:  # type: ignore[no-untyped-def]
+def _store_lanes(context, builder, out_ty, out_val, acc: ir.Value, offset: int) -> None:
     out = context.make_array(out_ty)(context, builder, out_val)
     res = builder.load(acc)
     for q in range(WIDTH):
@@ -155,8 +164,14 @@ def sqdist_left_up(typingctx, X, ra, ru, prev, out_left, out_up):
     def codegen(context, builder, sig, args):
         x_val, ra_val, ru_val, prev_val, ol_val, ou_val = args
         x_ty, ra_ty, ru_ty, prev_ty, ol_ty, ou_ty = sig.args
-        own = [_Rows(context, builder, x_ty, x_val, ra_ty, ra_val, g * WIDTH) for g in range(2 * GROUPS)]
-        up = [_Rows(context, builder, x_ty, x_val, ru_ty, ru_val, g * WIDTH) for g in range(2 * GROUPS)]
+        own = [
+            _Rows(context, builder, x_ty, x_val, ra_ty, ra_val, g * WIDTH)
+            for g in range(2 * GROUPS)
+        ]
+        up = [
+            _Rows(context, builder, x_ty, x_val, ru_ty, ru_val, g * WIDTH)
+            for g in range(2 * GROUPS)
+        ]
         p_row, n_feat = _row_ptr(context, builder, x_ty, x_val, prev_ty, prev_val)
         acc_left = [_zero_acc(builder) for _ in own]
         acc_up = [_zero_acc(builder) for _ in own]
@@ -195,7 +210,10 @@ def sqdist_row_rows(typingctx, A, ra, B, rb, out):
         a_val, ra_val, b_val, rb_val, out_val = args
         a_ty, ra_ty, b_ty, rb_ty, out_ty = sig.args
         a_row, n_feat = _row_ptr(context, builder, a_ty, a_val, ra_ty, ra_val)
-        groups = [(_Rows(context, builder, b_ty, b_val, rb_ty, rb_val, g * WIDTH), _zero_acc(builder)) for g in range(GROUPS)]
+        groups = [
+            (_Rows(context, builder, b_ty, b_val, rb_ty, rb_val, g * WIDTH), _zero_acc(builder))
+            for g in range(GROUPS)
+        ]
         with cgutils.for_range(builder, n_feat) as loop:
             x = _splat(builder, builder.load(builder.gep(a_row, [loop.index])), _vec(_F64))
             for rows_b, acc in groups:
@@ -231,7 +249,9 @@ def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, out)
         raise TypingError(f"size must be a float, got {size}")
 
     def codegen(context, builder, sig, args):
-        s_val, x_val, w_val, rk_val, ri_val, il_val, rj_val, jl_val, size_val, rb_val, out_val = args
+        s_val, x_val, w_val, rk_val, ri_val, il_val, rj_val, jl_val, size_val, rb_val, out_val = (
+            args
+        )
         s_ty, x_ty, w_ty, rk_ty, ri_ty, il_ty, rj_ty, jl_ty, size_ty, rb_ty, out_ty = sig.args
         s_row, n_feat = _row_ptr(context, builder, s_ty, s_val, rk_ty, rk_val)
         w_row, _ = _row_ptr(context, builder, w_ty, w_val, rk_ty, rk_val)
@@ -240,26 +260,34 @@ def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, out)
         vx_ty = _V_F64 if x_f64 else ir.VectorType(ir.FloatType(), LANES)
         # Source rows of the two merged clusters, in S (float64) and in X (input dtype).
         sources = []
-        for r_val, r_ty, leaf_val, leaf_ty in ((ri_val, ri_ty, il_val, il_ty), (rj_val, rj_ty, jl_val, jl_ty)):
+        for r_val, r_ty, leaf_val, leaf_ty in (
+            (ri_val, ri_ty, il_val, il_ty),
+            (rj_val, rj_ty, jl_val, jl_ty),
+        ):
             in_s, _ = _row_ptr(context, builder, s_ty, s_val, r_ty, r_val)
             in_x, _ = _row_ptr(context, builder, x_ty, x_val, r_ty, r_val)
-            is_leaf = builder.icmp_signed("!=", context.cast(builder, leaf_val, leaf_ty, types.int64), ir.Constant(_I64, 0))
+            is_leaf = builder.icmp_signed(
+                "!=", context.cast(builder, leaf_val, leaf_ty, types.int64), ir.Constant(_I64, 0)
+            )
             sources.append((in_s, in_x, is_leaf))
-        groups = [(_Rows(context, builder, w_ty, w_val, rb_ty, rb_val, g * WIDTH), _zero_acc(builder)) for g in range(GROUPS)]
+        groups = [
+            (_Rows(context, builder, w_ty, w_val, rb_ty, rb_val, g * WIDTH), _zero_acc(builder))
+            for g in range(GROUPS)
+        ]
         opaque = _is_opaque(s_row.type)
 
-        def vload(ptr, vty):  # type: ignore[no-untyped-def]
+        def vload(ptr, vty):
             if opaque:
                 return builder.load(ptr, typ=vty, align=4)
             return builder.load(builder.bitcast(ptr, vty.as_pointer()), align=4)
 
-        def vstore(value, ptr):  # type: ignore[no-untyped-def]
+        def vstore(value, ptr):
             if opaque:
                 builder.store(value, ptr, align=8)
             else:
                 builder.store(value, builder.bitcast(ptr, value.type.as_pointer()), align=8)
 
-        def load_source(src, f0):  # type: ignore[no-untyped-def]
+        def load_source(src, f0):
             """<LANES x double> of one merged cluster's sums at features f0..f0+LANES-1."""
             in_s, in_x, is_leaf = src
             with builder.if_else(is_leaf) as (then, otherwise):
@@ -276,7 +304,7 @@ def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, out)
             phi.add_incoming(vs, bb_s)
             return phi
 
-        def load_scalar(src, f):  # type: ignore[no-untyped-def]
+        def load_scalar(src, f):
             in_s, in_x, is_leaf = src
             with builder.if_else(is_leaf) as (then, otherwise):
                 with then:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .tree import MergeTree
-from .validate import validate_tree
+from .validate import positive_int_pair, validate_tree
 
 __all__ = ["TreeIndex", "tree_index", "grid_cell_of_pixels"]
 
@@ -23,7 +23,9 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def grid_cell_of_pixels(image_shape: tuple[int, int], grid_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def grid_cell_of_pixels(
+    image_shape: tuple[int, int], grid_shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest-neighbour map from image pixels to grid cells.
 
     Pixel ``(y, x)`` of an ``H x W`` image lies in grid cell ``((y * grid_h) // H,
@@ -39,15 +41,12 @@ def grid_cell_of_pixels(image_shape: tuple[int, int], grid_shape: tuple[int, int
 
 
 def _image_shape(image_shape: object) -> tuple[int, int]:
-    try:
-        dims = tuple(image_shape)  # type: ignore[arg-type]
-    except TypeError:
-        dims = ()
-    if len(dims) != 2 or not all(
-        isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and d >= 1 for d in dims
-    ):
-        raise ValueError(f"image_shape must be a pair (H, W) of positive integers, got {image_shape!r}")
-    return int(dims[0]), int(dims[1])
+    dims = positive_int_pair(image_shape)
+    if dims is None:
+        raise ValueError(
+            f"image_shape must be a pair (H, W) of positive integers, got {image_shape!r}"
+        )
+    return dims
 
 
 @dataclass(frozen=True, eq=False)

@@ -48,7 +48,7 @@ def ward_grid_sklearn(features: np.ndarray) -> MergeTree:
 def _criterion(mu_a: list[float], s_a: float, mu_b: list[float], s_b: float) -> float:
     """scikit-learn's ``compute_ward_dist`` for one pair, term by term in order."""
     pa = 0.0
-    for x, y in zip(mu_a, mu_b):
+    for x, y in zip(mu_a, mu_b, strict=True):
         d = x - y
         pa += d * d
     return pa * ((s_a * s_b) / (s_a + s_b))
@@ -95,7 +95,7 @@ def ward_grid_python(features: np.ndarray) -> MergeTree:
         children[step] = (j, i)
         cost[step] = cst
         size[k] = size[i] + size[j]
-        sums[k] = [a + b for a, b in zip(sums.pop(i), sums.pop(j))]
+        sums[k] = [a + b for a, b in zip(sums.pop(i), sums.pop(j), strict=True)]
         cent[k] = [m / size[k] for m in sums[k]]
         del cent[i], cent[j]
         neighbours = (set(adj.pop(i)) | set(adj.pop(j))) - {i, j}

@@ -5,7 +5,7 @@ Everything is vectorised numpy: O(n) time and memory, no Python loop over merges
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -18,21 +18,29 @@ __all__ = ["validate_tree", "MAX_LEAVES"]
 MAX_LEAVES = (2**31 - 2) // 2
 
 
+def positive_int_pair(value: object) -> tuple[int, int] | None:
+    """``(a, b)`` if ``value`` is a pair of positive integers (Python or numpy integers, not
+    booleans), else None."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        return None
+    dims = list(value)
+    if len(dims) != 2:
+        return None
+    out = []
+    for d in dims:
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d < 1:
+            return None
+        out.append(int(d))
+    return out[0], out[1]
+
+
 def _grid_shape(grid_shape: object) -> tuple[int, int]:
-    try:
-        dims = tuple(grid_shape)  # type: ignore[arg-type]
-    except TypeError:
-        raise TreeValidationError(
-            f"grid_shape must be a pair (grid_h, grid_w) of positive integers, got {grid_shape!r}"
-        ) from None
-    ok = len(dims) == 2 and all(
-        isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and d >= 1 for d in dims
-    )
-    if not ok:
+    dims = positive_int_pair(grid_shape)
+    if dims is None:
         raise TreeValidationError(
             f"grid_shape must be a pair (grid_h, grid_w) of positive integers, got {grid_shape!r}"
         )
-    gh, gw = int(dims[0]), int(dims[1])
+    gh, gw = dims
     if gh * gw > MAX_LEAVES:
         raise TreeValidationError(f"grid_shape {gh}x{gw} has more than {MAX_LEAVES} cells")
     return gh, gw

@@ -46,13 +46,17 @@ def _check_features(features: object) -> np.ndarray:
         )
     grid_h, grid_w, n_feat = features.shape
     if grid_h == 0 or grid_w == 0:
-        raise ValueError(f"features describe an empty grid: shape {features.shape} (grid_h and grid_w must be >= 1)")
+        raise ValueError(
+            f"features describe an empty grid: shape {features.shape} (grid_h and grid_w must be >= 1)"
+        )
     if n_feat == 0:
         raise ValueError(f"features have no channels: shape {features.shape} (C must be >= 1)")
     if grid_h * grid_w > _MAX_LEAVES:
         raise ValueError(f"grid {grid_h}x{grid_w} has more than {_MAX_LEAVES} cells")
     if features.dtype.kind != "f" or features.dtype.itemsize not in (2, 4, 8):
-        raise ValueError(f"features must be float16, float32 or float64, got dtype {features.dtype}")
+        raise ValueError(
+            f"features must be float16, float32 or float64, got dtype {features.dtype}"
+        )
     work = np.float64 if features.dtype.itemsize == 8 else np.float32
     # Native byte order, C order; a no-op (no copy) for the usual float32/float64 input.
     X = np.ascontiguousarray(features.reshape(grid_h * grid_w, n_feat), dtype=work)

@@ -82,7 +82,9 @@ def make_features(
 
 
 @st.composite
-def feature_grids(draw: st.DrawFn, max_side: int = 40, max_c: int = 64, kinds: tuple[str, ...] = KINDS) -> np.ndarray:
+def feature_grids(
+    draw: st.DrawFn, max_side: int = 40, max_c: int = 64, kinds: tuple[str, ...] = KINDS
+) -> np.ndarray:
     """Hypothesis strategy: a feature grid (1x1 .. max_side x max_side, 1 .. max_c channels)."""
     h = draw(st.integers(1, max_side))
     w = draw(st.integers(1, max_side))

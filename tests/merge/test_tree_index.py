@@ -75,7 +75,9 @@ def test_grid_mask() -> None:
     feats[:, 2:] = 1.0  # right half different
     tree = ward_grid(feats)
     ix = tree.index
-    right = next(v for v in range(tree.n_nodes) if sorted(ix.leaves(v).tolist()) == [2, 3, 6, 7, 10, 11])
+    right = next(
+        v for v in range(tree.n_nodes) if sorted(ix.leaves(v).tolist()) == [2, 3, 6, 7, 10, 11]
+    )
     expected = np.zeros((3, 4), bool)
     expected[:, 2:] = True
     np.testing.assert_array_equal(ix.grid_mask(right), expected)
@@ -133,4 +135,4 @@ def test_index_of_malformed_tree_raises_instead_of_crashing() -> None:
     with pytest.raises(TreeValidationError):
         tree_index(tree)
     with pytest.raises(TreeValidationError):
-        tree.index
+        _ = tree.index

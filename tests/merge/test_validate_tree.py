@@ -21,7 +21,9 @@ def test_valid_trees_pass_and_are_normalised() -> None:
     out = validate_tree(tree.children, tree.cost, tree.grid_shape)
     assert out == tree
     # other integer / float dtypes and nested lists are accepted and converted
-    out = validate_tree(tree.children.astype(np.uint16).tolist(), tree.cost.astype(np.float16), (6, 7))
+    out = validate_tree(
+        tree.children.astype(np.uint16).tolist(), tree.cost.astype(np.float16), (6, 7)
+    )
     assert out.children.dtype == np.int32 and out.cost.dtype == np.float32
     np.testing.assert_array_equal(out.children, tree.children)
     assert out.grid_shape == (6, 7) and all(type(d) is int for d in out.grid_shape)
@@ -77,7 +79,9 @@ def test_shape_dtype_and_cost_errors(mutate, match: str) -> None:  # type: ignor
 def test_structure_errors_name_the_row_and_node() -> None:
     n = 4  # 2x2 grid: rows create nodes 4, 5, 6
     cost = np.zeros(3, np.float32)
-    with pytest.raises(TreeValidationError, match=r"row 0 refers to node 4.*creates node 4.*0\.\.3"):
+    with pytest.raises(
+        TreeValidationError, match=r"row 0 refers to node 4.*creates node 4.*0\.\.3"
+    ):
         validate_tree([[0, 4], [1, 2], [3, 5]], cost, (2, 2))
     with pytest.raises(TreeValidationError, match=r"row 1 refers to node 6"):
         validate_tree([[0, 1], [2, 6], [3, 4]], cost, (2, 2))
@@ -92,7 +96,9 @@ def test_structure_errors_name_the_row_and_node() -> None:
     assert n == 4
 
 
-@pytest.mark.parametrize("grid_shape", [(0, 3), (3,), (2, 2, 1), (-1, 4), (2.0, 3), (True, 4), "ab", 5, None])
+@pytest.mark.parametrize(
+    "grid_shape", [(0, 3), (3,), (2, 2, 1), (-1, 4), (2.0, 3), (True, 4), "ab", 5, None]
+)
 def test_bad_grid_shape(grid_shape: object) -> None:
     with pytest.raises(TreeValidationError, match="grid_shape"):
         validate_tree(np.zeros((0, 2), int), np.zeros(0), grid_shape)  # type: ignore[arg-type]

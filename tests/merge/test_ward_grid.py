@@ -144,7 +144,9 @@ def test_heap_purges_and_pool_compactions_keep_the_result(kind: str) -> None:
     n = h * w
 
     def run(purge_at: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return ward_grid_kernel(X, h, w, np.empty((n // 2, c)), np.empty((n // 2 + LEAF_ROWS, c)), purge_at)
+        return ward_grid_kernel(
+            X, h, w, np.empty((n // 2, c)), np.empty((n // 2 + LEAF_ROWS, c)), purge_at
+        )
 
     ch0, cost0, stats0 = run(0)
     ch1, cost1, stats1 = run(8)
@@ -160,7 +162,9 @@ def test_cost_relation_to_sklearn_distance() -> None:
     from sklearn.feature_extraction.image import grid_to_graph
 
     feats = make_features(6, 7, 5, "random", np.float64, np.random.default_rng(6))
-    _, _, _, _, dist = ward_tree(feats.reshape(42, 5), connectivity=grid_to_graph(6, 7), return_distance=True)
+    _, _, _, _, dist = ward_tree(
+        feats.reshape(42, 5), connectivity=grid_to_graph(6, 7), return_distance=True
+    )
     np.testing.assert_allclose(ward_grid(feats).cost, dist**2 / 2, rtol=1e-6)
 
 

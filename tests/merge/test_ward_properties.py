@@ -57,8 +57,8 @@ def test_cost_is_ward_formula_from_leaves(features: np.ndarray) -> None:
     tree = ward_grid(features)
     expected, tol = ward_cost_from_leaves(features, tree)
     got = tree.cost.astype(np.float64)
-    assert np.all(np.abs(got - expected) <= 1e-5 * np.abs(expected) + tol), (
-        np.max(np.abs(got - expected) / np.maximum(np.abs(expected), 1e-300))
+    assert np.all(np.abs(got - expected) <= 1e-5 * np.abs(expected) + tol), np.max(
+        np.abs(got - expected) / np.maximum(np.abs(expected), 1e-300)
     )
 
 
