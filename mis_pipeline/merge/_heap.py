@@ -11,6 +11,8 @@ smaller children to the bottom, the last entry is put there and sifted up (it al
 belongs near the bottom), about half the comparisons of a plain sift-down; most pops are
 stale entries (lazy deletion), so pops dominate the heap's cost.
 
+(After editing this module, clear the numba cache: see the note in ``_lanes.py``.)
+
 Assumes ``0 <= size <= len(hk)`` and, for pushes, room for one more entry; keys are never
 NaN. Nothing is checked.
 """

@@ -19,6 +19,15 @@ loads elsewhere; the results are the same either way. Short batches are padded b
 (repeat a valid row; the extra lanes' results are ignored): an unmasked gather is cheaper than
 a masked one, and a lane costs nothing when the loop is bound by the add latency anyway.
 
+The distance loops of :func:`sqdist_merged` read the neighbour rows 8 features at a time
+with one contiguous load per row and an in-register 8x8 transpose (cheaper than 8 gathers);
+tails (``C % 8``) and the other intrinsics use gathers.
+
+Note for development: numba's on-disk cache is keyed on the source file of the compiled
+function only. After editing this module or ``_heap.py``, delete
+``mis_pipeline/merge/__pycache__/*.nb[ic]`` (or touch ``_ward_kernel.py``) or a stale kernel
+may be loaded.
+
 Each intrinsic assumes what the kernel guarantees: C-contiguous 2-D arrays with the same
 number of columns (>= 1), every row index in range, index arrays and ``out`` long enough.
 """
@@ -94,6 +103,9 @@ class _Rows:
                 addrs, builder.add(base, builder.mul(r, row_bytes)), ir.Constant(_I32, q)
             )
         self.addrs = addrs
+        self.row_addrs = [
+            builder.extract_element(addrs, ir.Constant(_I32, q)) for q in range(WIDTH)
+        ]
         ptr = arr.data.type
         self.vptr = _vec(ptr)
         self.velem = _vec(self.elem)
@@ -103,6 +115,22 @@ class _Rows:
         self.gather_fn = cgutils.get_or_insert_function(
             builder.module, fnty, f"llvm.masked.gather.v{WIDTH}{suffix_e}.{suffix_p}"
         )
+
+    def block(self, f0: ir.Value) -> list[ir.Value]:
+        """Columns ``f0 .. f0 + WIDTH - 1`` of the rows as ``WIDTH`` <WIDTH x double>
+        vectors (lane q = row q): one contiguous load per row and an in-register transpose,
+        cheaper than ``WIDTH`` gathers. Needs ``WIDTH == LANES == 8``."""
+        b = self.builder
+        off = b.mul(f0, ir.Constant(_I64, self.elem_size))
+        rows = []
+        for addr in self.row_addrs:
+            ptr = b.inttoptr(b.add(addr, off), self.vptr.element)
+            if _is_opaque(self.vptr.element):
+                v = b.load(ptr, typ=self.velem, align=self.elem_size)
+            else:
+                v = b.load(b.bitcast(ptr, self.velem.as_pointer()), align=self.elem_size)
+            rows.append(v if self.elem == _F64 else b.fpext(v, _vec(_F64)))
+        return _transpose8(b, rows)
 
     def column(self, f: ir.Value) -> ir.Value:
         b = self.builder
@@ -114,6 +142,40 @@ class _Rows:
             [ptrs, ir.Constant(_I32, self.elem_size), every, ir.Constant(self.velem, ir.Undefined)],
         )
         return v if self.elem == _F64 else b.fpext(v, _vec(_F64))  # float32 -> float64 is exact
+
+
+def _shuffle(builder: ir.IRBuilder, a: ir.Value, b: ir.Value, mask: list[int]) -> ir.Value:
+    return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, len(mask)), mask))
+
+
+def _transpose8(builder: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
+    """Transpose 8 <8 x double> rows into 8 columns with 24 two-input shuffles (pairs of
+    elements, then of 128-bit and 256-bit halves), which LLVM lowers to unpack/permute
+    instructions."""
+    lo = [0, 8, 2, 10, 4, 12, 6, 14]
+    hi = [1, 9, 3, 11, 5, 13, 7, 15]
+    t = []
+    for p in range(0, 8, 2):
+        t += [
+            _shuffle(builder, rows[p], rows[p + 1], lo),
+            _shuffle(builder, rows[p], rows[p + 1], hi),
+        ]
+    # t[0] = r0/r1 even columns, t[1] = r0/r1 odd columns, t[2], t[3] = r2/r3, ...
+    q_lo = [0, 1, 8, 9, 4, 5, 12, 13]
+    q_hi = [2, 3, 10, 11, 6, 7, 14, 15]
+    u = []
+    for p in (0, 4):
+        u += [
+            _shuffle(builder, t[p], t[p + 2], q_lo),  # columns 0 | 4 of rows p..p+3
+            _shuffle(builder, t[p + 1], t[p + 3], q_lo),  # columns 1 | 5
+            _shuffle(builder, t[p], t[p + 2], q_hi),  # columns 2 | 6
+            _shuffle(builder, t[p + 1], t[p + 3], q_hi),  # columns 3 | 7
+        ]
+    h_lo = [0, 1, 2, 3, 8, 9, 10, 11]
+    h_hi = [4, 5, 6, 7, 12, 13, 14, 15]
+    cols = [_shuffle(builder, u[c], u[c + 4], h_lo) for c in range(4)]
+    cols += [_shuffle(builder, u[c], u[c + 4], h_hi) for c in range(4)]
+    return cols
 
 
 def _row_ptr(context, builder, arr_ty, arr_val, row_ty, row_val):
@@ -327,11 +389,13 @@ def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, out)
             vstore(m, builder.gep(s_row, [f0]))
             w = builder.fdiv(m, _splat(builder, size64, _V_F64))
             vstore(w, builder.gep(w_row, [f0]))
-            for e in range(LANES):
-                f = builder.add(f0, ir.Constant(_I64, e))
-                x = _splat(builder, builder.extract_element(w, ir.Constant(_I32, e)), _vec(_F64))
-                for rows, acc in groups:
-                    _add_square(builder, acc, x, rows.column(f))
+            for rows, acc in groups:
+                cols = rows.block(f0)
+                for e in range(LANES):
+                    x = _splat(
+                        builder, builder.extract_element(w, ir.Constant(_I32, e)), _vec(_F64)
+                    )
+                    _add_square(builder, acc, x, cols[e])
         tail = builder.mul(n_blocks, ir.Constant(_I64, LANES))
         with cgutils.for_range_slice(builder, tail, n_feat, ir.Constant(_I64, 1)) as (f, _):
             m = builder.fadd(load_scalar(sources[0], f), load_scalar(sources[1], f))
