@@ -25,8 +25,7 @@ tails (``C % 8``) and the other intrinsics use gathers.
 
 Note for development: numba's on-disk cache is keyed on the source file of the compiled
 function only. After editing this module or ``_heap.py``, delete
-``mis_pipeline/merge/__pycache__/*.nb[ic]`` (or touch ``_ward_kernel.py``) or a stale kernel
-may be loaded.
+``mis_pipeline/merge/__pycache__/*.nb[ic]``, or a stale kernel may be loaded.
 
 Each intrinsic assumes what the kernel guarantees: C-contiguous 2-D arrays with the same
 number of columns (>= 1), every row index in range, index arrays and ``out`` long enough.
