@@ -20,6 +20,7 @@ from .layout import (
     STATUS_NAMES,
     STATUS_OK,
     STATUS_SUPERSEDED,
+    TREE_FIELDS,
     check_layout,
     read_marker,
 )
@@ -43,8 +44,8 @@ class StoreSummary:
     """Counts and sizes of a store (what ``mis inspect`` prints).
 
     ``bytes_per_merge`` counts every file of the store (records, trees, costs, metadata);
-    ``structure_bytes_per_merge`` only the ``trees/children`` files; ``cost_bytes_per_merge``
-    only ``trees/cost``.
+    ``structure_bytes_per_merge`` only the ``trees/child_*`` files (the children);
+    ``cost_bytes_per_merge`` only ``trees/cost``.
     """
 
     path: str
@@ -221,11 +222,11 @@ class TreeStore:
             self._shared_reader = TreeReader(self, cache_bytes=64 << 20)
         return self._shared_reader.read_rows([row])[0]
 
-    def _decode(self, row: int, codes_c: np.ndarray, codes_k: np.ndarray) -> MergeTree:
+    def _decode(self, row: int, codes: dict[str, np.ndarray]) -> MergeTree:
         grid = self._grid(row)
         return MergeTree(
-            children=decode_children(codes_c, grid),
-            cost=decode_costs(codes_k, self.mantissa_bits),
+            children=decode_children(codes["child_rank"], codes["child_nbr"], grid),
+            cost=decode_costs(codes["cost"], self.mantissa_bits),
             grid_shape=grid,
         )
 
@@ -242,8 +243,8 @@ class TreeStore:
         """Lazy dask arrays of every stored array, cut to the committed rows.
 
         Keys ``"records/<field>"`` (all rows, including failed and superseded ones; filter on
-        ``records/status == 0`` for stored trees) and ``"trees/children"``, ``"trees/cost"``
-        (the encoded merges), plus ``"cost"``: the decoded float32 costs of all merges, one
+        ``records/status == 0`` for stored trees) and ``"trees/<field>"`` (the encoded
+        merges), plus ``"cost"``: the decoded float32 costs of all merges, one
         block per run of whole trees, e.g. ``store.to_dask()["cost"].mean().compute()``.
         """
         import dask.array as da
@@ -251,7 +252,7 @@ class TreeStore:
         out: dict[str, Any] = {}
         for name in RECORD_FIELDS:
             out[f"records/{name}"] = da.from_zarr(self.group[f"records/{name}"])[: self.n_rows]
-        for name in ("children", "cost"):
+        for name in TREE_FIELDS:
             out[f"trees/{name}"] = da.from_zarr(self.group[f"trees/{name}"])[: self.n_merges]
         out["cost"] = self._dask_costs()
         return out
@@ -303,7 +304,9 @@ class TreeStore:
             failed_by_reason=by_reason,
             n_merges=int(self.n_merges),
             total_bytes=total,
-            structure_bytes=disk_usage(Path(self.path) / "trees" / "children") if local else 0,
+            structure_bytes=sum(disk_usage(Path(self.path) / "trees" / k) for k in TREE_FIELDS if k != "cost")
+            if local
+            else 0,
             cost_bytes=disk_usage(Path(self.path) / "trees" / "cost") if local else 0,
             backbones=tuple(sorted(set(self._cols["backbone"][self._live][status == STATUS_OK].tolist()))),
             package_version=str(self.attrs.get("package_version", "")),
@@ -311,11 +314,27 @@ class TreeStore:
         )
 
 
+def _read_spans(arr: Any, spans: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """``[arr[a:b] for a, b in spans]`` of a 1-D zarr array, all fetched concurrently.
+
+    One slice read per chunk through Zarr's asyncio loop: much cheaper than one orthogonal
+    selection with an index per element, and the chunks decompress in parallel.
+    """
+    import asyncio
+
+    from zarr.core.sync import sync
+
+    async def _all() -> list[Any]:
+        return await asyncio.gather(*(arr._async_array.getitem(slice(a, b)) for a, b in spans))
+
+    return [np.asarray(x) for x in sync(_all())]
+
+
 class TreeReader:
     """Batched random access to trees with an LRU cache of decompressed chunks.
 
-    ``read(indices)`` works out which ``merges_per_chunk`` chunks of ``trees/children`` and
-    ``trees/cost`` the requested trees span, fetches all missing ones in a single Zarr call
+    ``read(indices)`` works out which ``merges_per_chunk`` chunks of the ``trees/`` arrays the
+    requested trees span, fetches all missing ones in a single Zarr call
     per array (Zarr decompresses them concurrently), keeps them in an LRU cache of at most
     ``cache_bytes``, and decodes each tree (O(n) union-find). One reader per process: it is not
     thread-safe.
@@ -323,9 +342,8 @@ class TreeReader:
 
     def __init__(self, store: TreeStore, cache_bytes: int = 256 << 20) -> None:
         self.store = store
-        arr = store.group["trees/children"]
-        self._arrays = {"children": arr, "cost": store.group["trees/cost"]}
-        self._chunk = int(arr.chunks[0])
+        self._arrays = {name: store.group[f"trees/{name}"] for name in TREE_FIELDS}
+        self._chunk = int(self._arrays["cost"].chunks[0])
         self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._cache_bytes = int(cache_bytes)
         self._used = 0
@@ -338,17 +356,15 @@ class TreeReader:
             return
         m, ch = self.store.n_merges, self._chunk
         spans = [(c * ch, min((c + 1) * ch, m)) for c in need]
-        idx = np.concatenate([np.arange(a, b) for a, b in spans])
-        data = np.asarray(self._arrays[name].get_orthogonal_selection((idx,)))
-        pos = 0
-        for c, (a, b) in zip(need, spans, strict=True):
-            block = data[pos : pos + (b - a)]
-            pos += b - a
+        for c, block in zip(need, _read_spans(self._arrays[name], spans), strict=True):
             self._cache[(name, c)] = block
             self._used += block.nbytes
         for c in chunk_ids:
             self._cache.move_to_end((name, c))
-        while self._used > self._cache_bytes and len(self._cache) > 2 * len(chunk_ids):
+
+    def _evict(self, keep: int) -> None:
+        """Drop least-recently-used chunks beyond ``cache_bytes`` (never the last ``keep``)."""
+        while self._used > self._cache_bytes and len(self._cache) > keep:
             _, old = self._cache.popitem(last=False)
             self._used -= old.nbytes
 
@@ -370,16 +386,17 @@ class TreeReader:
         st = self.store
         spans = [st._merge_span(r) if st._cols["status"][r] == STATUS_OK else (0, 0) for r in rows]
         chunks = sorted({c for lo, hi in spans if hi > lo for c in range(lo // self._chunk, (hi - 1) // self._chunk + 1)})
-        for name in ("children", "cost"):
+        for name in TREE_FIELDS:
             self._fetch(name, chunks)
         out: list[MergeTree | None] = []
         for r, (lo, hi) in zip(rows, spans, strict=True):
             if st._cols["status"][r] != STATUS_OK:
                 out.append(None)
             elif hi == lo:
-                out.append(st._decode(r, np.zeros(0, np.uint32), np.zeros(0, np.uint32)))
+                out.append(st._decode(r, {name: np.zeros(0, np.uint32) for name in TREE_FIELDS}))
             else:
-                out.append(st._decode(r, self._slice("children", lo, hi), self._slice("cost", lo, hi)))
+                out.append(st._decode(r, {name: self._slice(name, lo, hi) for name in TREE_FIELDS}))
+        self._evict(keep=len(chunks) * len(TREE_FIELDS))
         return out
 
     def __getitem__(self, i: int) -> MergeTree | None:

@@ -234,7 +234,7 @@ class TreeWriter:
                 replaced.append(self._row[r.image_id])
             if r.ok and r.tree is None:
                 raise StoreError(f"record {r.image_id!r} has status 'ok' but no tree")
-        codes_c, codes_k, starts, leaves = [], [], [], []
+        codes_r, codes_n, codes_k, starts, leaves = [], [], [], [], []
         m = self.n_merges
         for r in records:
             starts.append(m)
@@ -242,7 +242,9 @@ class TreeWriter:
                 tree = r.tree
                 if tuple(tree.grid_shape) != tuple(r.grid_hw):
                     raise StoreError(f"record {r.image_id!r}: grid_hw {r.grid_hw} != tree grid {tree.grid_shape}")
-                codes_c.append(encode_children(tree.children, tree.grid_shape))
+                rank, nbr = encode_children(tree.children, tree.grid_shape)
+                codes_r.append(rank)
+                codes_n.append(nbr)
                 codes_k.append(encode_costs(tree.cost, self._mantissa_bits))
                 leaves.append(tree.n_leaves)
                 m += tree.n_leaves - 1
@@ -269,7 +271,7 @@ class TreeWriter:
                 arr.resize((_grow(n0 + b, scfg.records_per_shard), *arr.shape[1:]))
             arr[n0 : n0 + b] = col
         if m > m0:
-            for name, parts in (("children", codes_c), ("cost", codes_k)):
+            for name, parts in (("child_rank", codes_r), ("child_nbr", codes_n), ("cost", codes_k)):
                 arr = self._arrays[f"trees/{name}"]
                 if arr.shape[0] < m:
                     arr.resize((_grow(m, scfg.merges_per_shard),))

@@ -24,27 +24,42 @@ GRIDS = [(1, 1), (1, 2), (2, 1), (1, 7), (6, 1), (3, 4), (5, 5), (7, 11)]
 @pytest.mark.parametrize("seed", range(3))
 def test_children_kernel_matches_reference_and_inverts(grid, seed, random_tree):
     tree = random_tree(*grid, np.random.default_rng(seed))
-    codes = encode_children(tree.children, grid)
-    assert codes.dtype == np.uint32 and codes.shape == (tree.n_leaves - 1,)
-    np.testing.assert_array_equal(codes, encode_children_reference(tree.children, grid))
-    np.testing.assert_array_equal(decode_children(codes, grid), tree.children)
-    np.testing.assert_array_equal(decode_children_reference(codes, grid), tree.children)
+    rank, nbr = encode_children(tree.children, grid)
+    assert rank.dtype == nbr.dtype == np.uint32 and rank.shape == nbr.shape == (tree.n_leaves - 1,)
+    ref_rank, ref_nbr = encode_children_reference(tree.children, grid)
+    np.testing.assert_array_equal(rank, ref_rank)
+    np.testing.assert_array_equal(nbr, ref_nbr)
+    np.testing.assert_array_equal(decode_children(rank, nbr, grid), tree.children)
+    np.testing.assert_array_equal(decode_children_reference(rank, nbr, grid), tree.children)
+    assert np.all(rank < tree.n_leaves - np.arange(tree.n_leaves - 1))  # rank < regions left
 
 
 def test_sklearn_ward_trees_round_trip(rng, ward_tree):
     for grid in [(12, 17), (25, 38)]:
         tree = ward_tree(*grid, rng)
-        codes = encode_children(tree.children, grid)
-        np.testing.assert_array_equal(decode_children(codes, grid), tree.children)
-        assert codes.max() < 4 * tree.n_leaves
+        rank, nbr = encode_children(tree.children, grid)
+        np.testing.assert_array_equal(decode_children(rank, nbr, grid), tree.children)
+        assert not np.any(nbr & 1)  # scikit-learn lists children in ascending order
+        np.testing.assert_array_equal((rank, nbr), encode_children_reference(tree.children, grid))
 
 
-def test_known_code_on_a_2x2_grid():
+def test_known_codes_on_a_2x2_grid():
     # leaves 0 1 / 2 3: merge (1, 0) -> 4, (2, 3) -> 5, (5, 4) -> 6
     children = np.array([[1, 0], [2, 3], [5, 4]])
-    # (1,0): smallest leaf of 1 touching 0 is 1, direction left (2) -> 4*1+2 = 6
-    # (2,3): leaf 2, right (0) -> 8 ; (5,4): leaf 2 up (3) -> 11
-    np.testing.assert_array_equal(encode_children(children, (2, 2)), [6, 8, 11])
+    # (1,0): sizes tie, smaller child 0 has rank 0; its neighbours by (size, id): 1, 2 -> 1 is
+    #        at 0; row descending -> flip 1: nbr 1
+    # (2,3): regions {2, 3, 4}: child 2 has rank 0; neighbours of 2: 3 (size 1), 4 (size 2):
+    #        3 at 0, ascending: nbr 0
+    # (5,4): regions {4, 5}: sizes tie, smaller child 4 has rank 0; its neighbour 5 at 0,
+    #        descending: nbr 1
+    rank, nbr = encode_children(children, (2, 2))
+    assert rank.tolist() == [0, 0, 0] and nbr.tolist() == [1, 0, 1]
+    # a 1x4 strip: (2,3)->4, (1,4)->5, (0,5)->6: smaller children 2 (rank 2), 1 (rank 1), 0 (rank 0)
+    rank, nbr = encode_children(np.array([[2, 3], [1, 4], [0, 5]]), (1, 4))
+    assert rank.tolist() == [2, 1, 0]
+    # neighbours of leaf 2 are 1 and 3 (both size 1, by id): 3 is at 1 -> nbr 2; of leaf 1:
+    # 0 (size 1) then 4 (size 2): 4 at 1 -> 2; of leaf 0: 5 at 0 -> 0
+    assert nbr.tolist() == [2, 2, 0]
 
 
 def test_non_adjacent_merge_is_rejected():
@@ -66,9 +81,11 @@ def test_wrong_shapes_and_codes_are_rejected():
     with pytest.raises(TreeValidationError, match="shape"):
         encode_children(np.zeros((3, 2), int), (2, 3))
     with pytest.raises(TreeValidationError):
-        decode_children(np.array([4 * 1 + 0], np.uint32), (1, 2))  # leaf 1 has no right neighbour
+        decode_children(np.array([2], np.uint32), np.array([0], np.uint32), (1, 2))  # rank >= regions
     with pytest.raises(TreeValidationError):
-        decode_children(np.array([0, 2], np.uint32), (1, 3))  # second code re-merges one region
+        decode_children(np.array([0], np.uint32), np.array([2], np.uint32), (1, 2))  # only 1 neighbour
+    with pytest.raises(TreeValidationError, match="expected"):
+        decode_children(np.array([0], np.uint32), np.array([0, 0], np.uint32), (1, 3))
 
 
 @pytest.mark.parametrize("bits", [4, 7, 10, 16, 23])

@@ -95,19 +95,19 @@ def test_readable_by_plain_zarr(tmp_path, trees):
     n, m = attrs["committed"]["records"], attrs["committed"]["merges"]
     assert attrs["mis_pipeline_store"] == 1 and attrs["config"]["store"]["merges_per_shard"] == 512
     assert attrs["package_version"] and attrs["cost_codec"]["mantissa_bits"] == 10
-    assert root["records/image_id"].shape == (n,) and root["trees/children"].shape == (m,)
-    assert root["trees/children"].shards == (512,)  # sharded
+    assert root["records/image_id"].shape == (n,) and root["trees/child_rank"].shape == (m,)
+    assert root["trees/child_rank"].shards == (512,) and root["trees/cost"].shards == (512,)  # sharded
     ids = root["records/image_id"][:].tolist()
     starts, leaves, grids = root["records/merge_start"][:], root["records/n_leaves"][:], root["records/grid_hw"][:]
-    codes, costs = root["trees/children"][:], root["trees/cost"][:]
+    ranks, nbrs, costs = root["trees/child_rank"][:], root["trees/child_nbr"][:], root["trees/cost"][:]
     for r in recs:
         i = ids.index(r.image_id)
         lo, hi = starts[i], starts[i] + leaves[i] - 1
         grid = tuple(grids[i])
-        np.testing.assert_array_equal(decode_children(codes[lo:hi], grid), r.tree.children)
+        np.testing.assert_array_equal(decode_children(ranks[lo:hi], nbrs[lo:hi], grid), r.tree.children)
         np.testing.assert_array_equal(decode_costs(costs[lo:hi], 10), round_costs(r.tree.cost, 10))
     # a few shard files, not one file per image
-    n_files = sum(1 for p in (tmp_path / "s.zarr" / "trees" / "children").rglob("*") if p.is_file())
+    n_files = sum(1 for p in (tmp_path / "s.zarr" / "trees" / "child_rank").rglob("*") if p.is_file())
     assert n_files <= m // 512 + 2
 
 

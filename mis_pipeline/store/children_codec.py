@@ -1,0 +1,337 @@
+"""Compact, exactly invertible encoding of merge-tree children on a 4-connected grid.
+
+A grid merge tree only ever merges two regions that touch. Replaying the merges, merge ``k``
+(children ``(a, b)``, creating node ``n + k``) is named by two small numbers:
+
+``rank[k]``
+    Let ``A`` be the smaller of the two children (fewer leaves; on a tie the smaller node
+    id) and ``B`` the other. ``rank`` is the number of current regions whose node id is
+    smaller than ``A`` (at step ``k`` there are ``n - k`` regions, so ``rank < n - k``).
+``nbr[k]``
+    ``2 * i + flip``: ``i`` is the position of ``B`` among the regions touching ``A``,
+    sorted by (number of leaves, node id); ``flip`` is 1 when the row is stored in
+    descending order (``children[k, 0] > children[k, 1]``), 0 otherwise. Ward merges favour
+    small neighbours, so small ``i`` are common; trees from scikit-learn or
+    :func:`mis_pipeline.merge.ward_grid` list children in ascending order, so ``flip`` is 0.
+
+Decoding replays the merges: the ``rank``-th current region is ``A``, its neighbours come
+from a scan of its leaves, ``B`` is the ``i``-th of them, and ``flip`` restores the row
+order; ``children`` comes back exactly. The ranks carry about ``log2(n - k)`` bits and the
+neighbour positions about 2: with a byte shuffle + Zstandard the pair takes 1.47 bytes per
+merge on SBD-like grids (the 327 Weizmann horses, ~930 merges each), against 1.58 for naming
+one grid edge per merge (4 * leaf + direction) and about 3.0 for plain int32 pairs.
+
+A tree that merges regions that do not touch is not a grid merge tree (DESIGN.md) and
+raises :class:`~mis_pipeline.errors.TreeValidationError`. The Numba kernels keep a region
+label per leaf and a member list per region, and visit only the smaller child of each merge
+(its neighbours, then relabelling its leaves), so encoding and decoding take O(n log n);
+plain-Python references sit beside them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import TreeValidationError
+
+__all__ = [
+    "encode_children",
+    "decode_children",
+    "encode_children_reference",
+    "decode_children_reference",
+]
+
+_DIRS = ((0, 1), (1, 0), (0, -1), (-1, 0))
+
+
+# --------------------------------------------------------------------------- references
+def _neighbours_ref(members: list[int], label: list[int], gh: int, gw: int) -> set[int]:
+    own = label[members[0]]
+    out = set()
+    for u in members:
+        r, c = divmod(u, gw)
+        for dr, dc in _DIRS:
+            rr, cc = r + dr, c + dc
+            if 0 <= rr < gh and 0 <= cc < gw and label[rr * gw + cc] != own:
+                out.add(label[rr * gw + cc])
+    return out
+
+
+def encode_children_reference(children: np.ndarray, grid_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Plain-Python ``(rank, nbr)`` (both ``(n-1,)`` uint32) of ``children`` on a grid.
+
+    Slow (O(n^2)); the reference the Numba kernel is tested against.
+    """
+    gh, gw = int(grid_shape[0]), int(grid_shape[1])
+    n = gh * gw
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    label = list(range(n))
+    rank = np.zeros(max(n - 1, 0), np.uint32)
+    nbr = np.zeros(max(n - 1, 0), np.uint32)
+    for k, (a, b) in enumerate(np.asarray(children).reshape(-1, 2).tolist()):
+        if a not in members or b not in members or a == b:
+            raise TreeValidationError(f"merge {k} joins nodes ({a}, {b}) that are not two current regions")
+        sa, sb = len(members[a]), len(members[b])
+        small, big = (a, b) if (sa, a) <= (sb, b) else (b, a)
+        near = sorted(_neighbours_ref(members[small], label, gh, gw), key=lambda v: (len(members[v]), v))
+        if big not in near:
+            raise TreeValidationError(f"merge {k} joins regions {a} and {b} that do not touch on the grid")
+        rank[k] = sum(1 for v in members if v < small)
+        nbr[k] = 2 * near.index(big) + (1 if a > b else 0)
+        merged = members.pop(a) + members.pop(b)
+        members[n + k] = merged
+        for u in merged:
+            label[u] = n + k
+    return rank, nbr
+
+
+def decode_children_reference(rank: np.ndarray, nbr: np.ndarray, grid_shape: tuple[int, int]) -> np.ndarray:
+    """Plain-Python inverse of :func:`encode_children_reference`: ``(n-1, 2)`` int32."""
+    gh, gw = int(grid_shape[0]), int(grid_shape[1])
+    n = gh * gw
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    label = list(range(n))
+    out = np.zeros((max(n - 1, 0), 2), np.int32)
+    for k, (r, code) in enumerate(zip(np.asarray(rank).tolist(), np.asarray(nbr).tolist(), strict=True)):
+        small = sorted(members)[r]
+        near = sorted(_neighbours_ref(members[small], label, gh, gw), key=lambda v: (len(members[v]), v))
+        big = near[code // 2]
+        lo, hi = min(small, big), max(small, big)
+        out[k] = (hi, lo) if code % 2 else (lo, hi)
+        merged = members.pop(small) + members.pop(big)
+        members[n + k] = merged
+        for u in merged:
+            label[u] = n + k
+    return out
+
+
+# --------------------------------------------------------------------------- Numba kernels
+_KERNELS: dict[str, object] = {}
+
+
+def _kernels() -> dict[str, object]:
+    """Compile (once per process, cached on disk) and return the Numba kernels."""
+    if _KERNELS:
+        return _KERNELS
+    from numba import njit
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _fw_add(tree: np.ndarray, i: int, delta: int) -> None:
+        i += 1
+        while i < tree.size:
+            tree[i] += delta
+            i += i & (-i)
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _fw_prefix(tree: np.ndarray, i: int) -> int:
+        """Number of present ids < i."""
+        s = 0
+        while i > 0:
+            s += tree[i]
+            i -= i & (-i)
+        return s
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _fw_kth(tree: np.ndarray, k: int, top: int) -> int:
+        """Smallest id with (k + 1) present ids <= it (k is 0-based)."""
+        pos = 0
+        step = top
+        while step > 0:
+            nxt = pos + step
+            if nxt < tree.size and tree[nxt] <= k:
+                pos = nxt
+                k -= tree[nxt]
+            step >>= 1
+        return pos  # 1-based position pos + 1 -> id pos
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _neighbours(node, label, node_of, slot_of, head, nxt, size, col, gh, gw, mark, stamp, buf) -> int:
+        """Fill buf[:m] with the regions touching ``node``, sorted by (size, id); return m."""
+        n2 = 2 * gh * gw - 1
+        own = slot_of[node]
+        n = gh * gw
+        m = 0
+        x = head[node]
+        while x != -1:
+            c = col[x]  # column lookup instead of a division per leaf
+            for d in range(4):
+                if d == 0:
+                    if c + 1 >= gw:
+                        continue
+                    y = x + 1
+                elif d == 1:
+                    y = x + gw
+                    if y >= n:
+                        continue
+                elif d == 2:
+                    if c == 0:
+                        continue
+                    y = x - 1
+                else:
+                    y = x - gw
+                    if y < 0:
+                        continue
+                r = label[y]
+                if r == own:
+                    continue
+                v = node_of[r]
+                if mark[v] != stamp:
+                    mark[v] = stamp
+                    buf[m] = size[v] * n2 + v  # sort key (size, id), decodable
+                    m += 1
+            x = nxt[x]
+        if m <= 32:  # insertion sort: the usual handful of neighbours
+            for i in range(1, m):
+                key = buf[i]
+                j = i - 1
+                while j >= 0 and buf[j] > key:
+                    buf[j + 1] = buf[j]
+                    j -= 1
+                buf[j + 1] = key
+        else:
+            buf[:m].sort()
+        for i in range(m):
+            buf[i] = buf[i] % n2
+        return m
+
+    @njit(cache=True, nogil=True)
+    def _replay(children, rank, nbr, gh, gw, encode) -> int:
+        """Encode (children -> rank, nbr) or decode (rank, nbr -> children); -1 or bad merge index."""
+        n = gh * gw
+        n2 = 2 * n - 1
+        # every region owns a "slot" (the slot of its bigger child; a leaf's slot is its id):
+        # label[leaf] = slot, node_of[slot] = node id, slot_of[node] = slot (-1: merged away)
+        label = np.arange(n)
+        node_of = np.arange(n)
+        col = np.arange(n) % gw
+        slot_of = np.full(n2, -1, np.int64)
+        head = np.full(n2, -1, np.int64)
+        tail = np.full(n2, -1, np.int64)
+        nxt = np.full(n, -1, np.int64)
+        size = np.zeros(n2, np.int64)
+        mark = np.zeros(n2, np.int64)
+        buf = np.zeros(n2, np.int64)
+        fw = np.zeros(n2 + 1, np.int64)
+        top = 1
+        while top * 2 <= n2:
+            top *= 2
+        for i in range(n):
+            slot_of[i] = i
+            head[i] = i
+            tail[i] = i
+            size[i] = 1
+            _fw_add(fw, i, 1)
+        for k in range(n - 1):
+            if encode:
+                a = children[k, 0]
+                b = children[k, 1]
+                if a < 0 or b < 0 or a >= n + k or b >= n + k or a == b or slot_of[a] < 0 or slot_of[b] < 0:
+                    return k
+                if size[a] < size[b] or (size[a] == size[b] and a < b):
+                    small, big = a, b
+                else:
+                    small, big = b, a
+                m = _neighbours(small, label, node_of, slot_of, head, nxt, size, col, gh, gw, mark, k + 1, buf)
+                idx = -1
+                for i in range(m):
+                    if buf[i] == big:
+                        idx = i
+                        break
+                if idx < 0:
+                    return k
+                rank[k] = _fw_prefix(fw, small)
+                nbr[k] = 2 * idx + (1 if a > b else 0)
+            else:
+                r = np.int64(rank[k])
+                if r >= n - k:
+                    return k
+                small = _fw_kth(fw, r, top)
+                m = _neighbours(small, label, node_of, slot_of, head, nxt, size, col, gh, gw, mark, k + 1, buf)
+                idx = np.int64(nbr[k]) >> 1
+                if idx >= m:
+                    return k
+                big = buf[idx]
+                lo = min(small, big)
+                hi = max(small, big)
+                if nbr[k] & 1:
+                    children[k, 0] = hi
+                    children[k, 1] = lo
+                else:
+                    children[k, 0] = lo
+                    children[k, 1] = hi
+            # merge small and big into node n + k, which keeps big's slot; relabelling the
+            # smaller region's leaves keeps the total work O(n log n) (small-to-large)
+            new = n + k
+            sb = slot_of[big]
+            x = head[small]
+            while x != -1:
+                label[x] = sb
+                x = nxt[x]
+            node_of[sb] = new
+            slot_of[new] = sb
+            slot_of[small] = -1
+            slot_of[big] = -1
+            nxt[tail[big]] = head[small]
+            head[new] = head[big]
+            tail[new] = tail[small]
+            size[new] = size[small] + size[big]
+            _fw_add(fw, small, -1)
+            _fw_add(fw, big, -1)
+            _fw_add(fw, new, 1)
+        return -1
+
+    _KERNELS["replay"] = _replay
+    return _KERNELS
+
+
+def _check_grid(grid_shape: tuple[int, int]) -> tuple[int, int]:
+    gh, gw = int(grid_shape[0]), int(grid_shape[1])
+    if gh < 1 or gw < 1:
+        raise TreeValidationError(f"grid_shape must be two positive ints, got {tuple(grid_shape)!r}")
+    return gh, gw
+
+
+def encode_children(children: np.ndarray, grid_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(rank, nbr)``, both ``(n-1,)`` uint32, of ``children`` ``(n-1, 2)`` on a ``(gh, gw)`` grid.
+
+    Raises TreeValidationError if a merge names a node that is not a current region or joins
+    two regions with no 4-neighbour pair of patches.
+    """
+    gh, gw = _check_grid(grid_shape)
+    n = gh * gw
+    ch = np.asarray(children)
+    if ch.size == 0 and n == 1:
+        ch = ch.reshape(0, 2)
+    if ch.shape != (n - 1, 2):
+        raise TreeValidationError(f"children must have shape ({n - 1}, 2) for grid {gh}x{gw}, got {ch.shape}")
+    rank = np.zeros(n - 1, np.uint32)
+    nbr = np.zeros(n - 1, np.uint32)
+    if n == 1:
+        return rank, nbr
+    bad = _kernels()["replay"](ch.astype(np.int64), rank, nbr, gh, gw, True)  # type: ignore[operator]
+    if bad >= 0:
+        a, b = (int(x) for x in ch[bad])
+        raise TreeValidationError(
+            f"merge {bad} (nodes {a}, {b}) does not join two current regions that touch on the {gh}x{gw} grid"
+        )
+    return rank, nbr
+
+
+def decode_children(rank: np.ndarray, nbr: np.ndarray, grid_shape: tuple[int, int]) -> np.ndarray:
+    """Children ``(n-1, 2)`` int32 from ``(rank, nbr)`` (inverse of :func:`encode_children`)."""
+    gh, gw = _check_grid(grid_shape)
+    n = gh * gw
+    rank, nbr = np.asarray(rank), np.asarray(nbr)
+    if rank.shape != (n - 1,) or nbr.shape != (n - 1,):
+        raise TreeValidationError(
+            f"expected {n - 1} rank and neighbour codes for grid {gh}x{gw}, got shapes {rank.shape}, {nbr.shape}"
+        )
+    out = np.zeros((n - 1, 2), dtype=np.int64)
+    if n == 1:
+        return out.astype(np.int32)
+    bad = _kernels()["replay"](out, rank, nbr, gh, gw, False)  # type: ignore[operator]
+    if bad >= 0:
+        raise TreeValidationError(
+            f"codes (rank {int(rank[bad])}, neighbour {int(nbr[bad])}) at merge {bad} are invalid for grid {gh}x{gw}"
+        )
+    return out.astype(np.int32)
