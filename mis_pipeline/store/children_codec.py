@@ -8,18 +8,21 @@ A grid merge tree only ever merges two regions that touch. Replaying the merges,
     id) and ``B`` the other. ``rank`` is the number of current regions whose node id is
     smaller than ``A`` (at step ``k`` there are ``n - k`` regions, so ``rank < n - k``).
 ``nbr[k]``
-    ``2 * i + flip``: ``i`` is the position of ``B`` among the regions touching ``A``,
-    sorted by (number of leaves, node id); ``flip`` is 1 when the row is stored in
-    descending order (``children[k, 0] > children[k, 1]``), 0 otherwise. Ward merges favour
-    small neighbours, so small ``i`` are common; trees from scikit-learn or
-    :func:`mis_pipeline.merge.ward_grid` list children in ascending order, so ``flip`` is 0.
+    ``2 * i + flip``: ``i`` is the position of ``B`` among the regions touching ``A`` in
+    the order a scan meets them (``A``'s leaves in member-list order -- the bigger child's
+    leaves, then the smaller's, recursively -- and for each leaf its right, down, left, up
+    neighbour); ``flip`` is 1 when the row is stored in descending order
+    (``children[k, 0] > children[k, 1]``), 0 otherwise. Small ``i`` are common, and trees
+    from scikit-learn or :func:`mis_pipeline.merge.ward_grid` list children in ascending
+    order, so ``flip`` is 0.
 
-Decoding replays the merges: the ``rank``-th current region is ``A``, its neighbours come
-from a scan of its leaves, ``B`` is the ``i``-th of them, and ``flip`` restores the row
-order; ``children`` comes back exactly. The ranks carry about ``log2(n - k)`` bits and the
-neighbour positions about 2: with a byte shuffle + Zstandard the pair takes 1.47 bytes per
+Decoding replays the merges: the ``rank``-th current region is ``A``, a scan of its leaves
+stops at its ``i``-th neighbour ``B``, and ``flip`` restores the row order; ``children``
+comes back exactly. The ranks carry about ``log2(n - k)`` bits and the
+neighbour positions about 2: with a byte shuffle + Zstandard the pair takes 1.42 bytes per
 merge on SBD-like grids (the 327 Weizmann horses, ~930 merges each), against 1.58 for naming
-one grid edge per merge (4 * leaf + direction) and about 3.0 for plain int32 pairs.
+one grid edge per merge (4 * leaf + direction) and about 3.0 for plain int32 pairs. The price
+is decoding time: about 0.3 us per merge (0.5 ms for a 40x40 grid), ten times an edge code's.
 
 A tree that merges regions that do not touch is not a grid merge tree (DESIGN.md) and
 raises :class:`~mis_pipeline.errors.TreeValidationError`. The Numba kernels keep a region
@@ -45,15 +48,19 @@ _DIRS = ((0, 1), (1, 0), (0, -1), (-1, 0))
 
 
 # --------------------------------------------------------------------------- references
-def _neighbours_ref(members: list[int], label: list[int], gh: int, gw: int) -> set[int]:
+def _neighbours_ref(members: list[int], label: list[int], gh: int, gw: int) -> list[int]:
+    """Regions touching ``members``, in encounter order (members in order, then right, down,
+    left, up)."""
     own = label[members[0]]
-    out = set()
+    out: list[int] = []
     for u in members:
         r, c = divmod(u, gw)
         for dr, dc in _DIRS:
             rr, cc = r + dr, c + dc
-            if 0 <= rr < gh and 0 <= cc < gw and label[rr * gw + cc] != own:
-                out.add(label[rr * gw + cc])
+            if 0 <= rr < gh and 0 <= cc < gw:
+                v = label[rr * gw + cc]
+                if v != own and v not in out:
+                    out.append(v)
     return out
 
 
@@ -73,12 +80,12 @@ def encode_children_reference(children: np.ndarray, grid_shape: tuple[int, int])
             raise TreeValidationError(f"merge {k} joins nodes ({a}, {b}) that are not two current regions")
         sa, sb = len(members[a]), len(members[b])
         small, big = (a, b) if (sa, a) <= (sb, b) else (b, a)
-        near = sorted(_neighbours_ref(members[small], label, gh, gw), key=lambda v: (len(members[v]), v))
+        near = _neighbours_ref(members[small], label, gh, gw)
         if big not in near:
             raise TreeValidationError(f"merge {k} joins regions {a} and {b} that do not touch on the grid")
         rank[k] = sum(1 for v in members if v < small)
         nbr[k] = 2 * near.index(big) + (1 if a > b else 0)
-        merged = members.pop(a) + members.pop(b)
+        merged = members.pop(big) + members.pop(small)  # the kernels' member-list order
         members[n + k] = merged
         for u in merged:
             label[u] = n + k
@@ -94,11 +101,11 @@ def decode_children_reference(rank: np.ndarray, nbr: np.ndarray, grid_shape: tup
     out = np.zeros((max(n - 1, 0), 2), np.int32)
     for k, (r, code) in enumerate(zip(np.asarray(rank).tolist(), np.asarray(nbr).tolist(), strict=True)):
         small = sorted(members)[r]
-        near = sorted(_neighbours_ref(members[small], label, gh, gw), key=lambda v: (len(members[v]), v))
+        near = _neighbours_ref(members[small], label, gh, gw)
         big = near[code // 2]
         lo, hi = min(small, big), max(small, big)
         out[k] = (hi, lo) if code % 2 else (lo, hi)
-        merged = members.pop(small) + members.pop(big)
+        merged = members.pop(big) + members.pop(small)
         members[n + k] = merged
         for u in merged:
             label[u] = n + k
@@ -145,9 +152,11 @@ def _kernels() -> dict[str, object]:
         return pos  # 1-based position pos + 1 -> id pos
 
     @njit(cache=True, nogil=True, inline="always")
-    def _neighbours(node, label, node_of, slot_of, head, nxt, size, col, gh, gw, mark, stamp, buf) -> int:
-        """Fill buf[:m] with the regions touching ``node``, sorted by (size, id); return m."""
-        n2 = 2 * gh * gw - 1
+    def _scan(node, want_node, want_index, label, node_of, slot_of, head, nxt, col, gh, gw, mark, stamp):
+        """Walk the regions touching ``node`` in encounter order (member list order, then
+        right/down/left/up) until reaching region ``want_node`` or the ``want_index``-th
+        distinct one; return ``(index, region)`` or ``(-1, -1)``. Stopping early is what
+        makes decoding cheap: the wanted neighbour is usually among the first few."""
         own = slot_of[node]
         n = gh * gw
         m = 0
@@ -177,22 +186,11 @@ def _kernels() -> dict[str, object]:
                 v = node_of[r]
                 if mark[v] != stamp:
                     mark[v] = stamp
-                    buf[m] = size[v] * n2 + v  # sort key (size, id), decodable
+                    if v == want_node or m == want_index:
+                        return m, v
                     m += 1
             x = nxt[x]
-        if m <= 32:  # insertion sort: the usual handful of neighbours
-            for i in range(1, m):
-                key = buf[i]
-                j = i - 1
-                while j >= 0 and buf[j] > key:
-                    buf[j + 1] = buf[j]
-                    j -= 1
-                buf[j + 1] = key
-        else:
-            buf[:m].sort()
-        for i in range(m):
-            buf[i] = buf[i] % n2
-        return m
+        return -1, -1
 
     @njit(cache=True, nogil=True)
     def _replay(children, rank, nbr, gh, gw, encode) -> int:
@@ -210,7 +208,6 @@ def _kernels() -> dict[str, object]:
         nxt = np.full(n, -1, np.int64)
         size = np.zeros(n2, np.int64)
         mark = np.zeros(n2, np.int64)
-        buf = np.zeros(n2, np.int64)
         fw = np.zeros(n2 + 1, np.int64)
         top = 1
         while top * 2 <= n2:
@@ -231,12 +228,7 @@ def _kernels() -> dict[str, object]:
                     small, big = a, b
                 else:
                     small, big = b, a
-                m = _neighbours(small, label, node_of, slot_of, head, nxt, size, col, gh, gw, mark, k + 1, buf)
-                idx = -1
-                for i in range(m):
-                    if buf[i] == big:
-                        idx = i
-                        break
+                idx, _ = _scan(small, big, -1, label, node_of, slot_of, head, nxt, col, gh, gw, mark, k + 1)
                 if idx < 0:
                     return k
                 rank[k] = _fw_prefix(fw, small)
@@ -246,11 +238,10 @@ def _kernels() -> dict[str, object]:
                 if r >= n - k:
                     return k
                 small = _fw_kth(fw, r, top)
-                m = _neighbours(small, label, node_of, slot_of, head, nxt, size, col, gh, gw, mark, k + 1, buf)
                 idx = np.int64(nbr[k]) >> 1
-                if idx >= m:
+                found, big = _scan(small, -1, idx, label, node_of, slot_of, head, nxt, col, gh, gw, mark, k + 1)
+                if found < 0:
                     return k
-                big = buf[idx]
                 lo = min(small, big)
                 hi = max(small, big)
                 if nbr[k] & 1:

@@ -30,7 +30,7 @@ Layout (format version 1)::
       trees/                        ragged merges of all images, concatenated, read [:M]
         child_rank   (M,)   uint32  rank of the merge's smaller child among the current regions
         child_nbr    (M,)   uint32  2 * (position of the other child among the smaller one's
-                                    neighbours, by size then id) + (1 if the row is descending);
+                                    neighbours, in scan order) + (1 if the row is descending);
                                     decode_children(child_rank, child_nbr, grid_hw) gives the
                                     (n-1, 2) children rows exactly (children_codec)
         cost         (M,)   uint32  zig-zag delta of the rounded float32 cost bits, restarted at
@@ -43,8 +43,8 @@ strings through the vlen-utf8 codec), and chunks are grouped into shard files
 with ~1000 merges each make about a thousand files per trees array, not a million.
 
 Size (327 Weizmann horses at their size, colour_texture, ~930 merges per image, defaults):
-2.47 bytes per merge for the whole store (children 1.47, costs 0.94, records and metadata
-0.06; 4.18 with exact costs), against 7.9 for the public MIS code's pickle per image without
+2.42 bytes per merge for the whole store (children 1.42, costs 0.94, records and metadata
+0.06; 4.13 with exact costs), against 7.9 for the public MIS code's pickle per image without
 costs.
 
 Writes (mis_pipeline.store.writer): a single writer process appends past the marker, then

@@ -46,20 +46,23 @@ def test_sklearn_ward_trees_round_trip(rng, ward_tree):
 def test_known_codes_on_a_2x2_grid():
     # leaves 0 1 / 2 3: merge (1, 0) -> 4, (2, 3) -> 5, (5, 4) -> 6
     children = np.array([[1, 0], [2, 3], [5, 4]])
-    # (1,0): sizes tie, smaller child 0 has rank 0; its neighbours by (size, id): 1, 2 -> 1 is
-    #        at 0; row descending -> flip 1: nbr 1
-    # (2,3): regions {2, 3, 4}: child 2 has rank 0; neighbours of 2: 3 (size 1), 4 (size 2):
-    #        3 at 0, ascending: nbr 0
-    # (5,4): regions {4, 5}: sizes tie, smaller child 4 has rank 0; its neighbour 5 at 0,
-    #        descending: nbr 1
+    # (1,0): sizes tie, the smaller child is 0 (smaller id), rank 0; scanning leaf 0 meets its
+    #        right neighbour 1 first: position 0; row descending, flip 1 -> nbr 1
+    # (2,3): regions {2, 3, 4}: smaller child 2 has rank 0; its right neighbour 3 comes first
+    #        -> nbr 0
+    # (5,4): regions {4, 5}: sizes tie, smaller child 4 (rank 0), leaves [1, 0] (bigger child
+    #        first); leaf 1 has no right neighbour, its down neighbour 3 is in 5: position 0,
+    #        descending -> nbr 1
     rank, nbr = encode_children(children, (2, 2))
     assert rank.tolist() == [0, 0, 0] and nbr.tolist() == [1, 0, 1]
-    # a 1x4 strip: (2,3)->4, (1,4)->5, (0,5)->6: smaller children 2 (rank 2), 1 (rank 1), 0 (rank 0)
+    # a 1x4 strip: (2,3)->4, (1,4)->5, (0,5)->6: smaller children 2 (rank 2), 1 (rank 1), 0
+    # (rank 0), each meeting the other child first on its right -> nbr 0
     rank, nbr = encode_children(np.array([[2, 3], [1, 4], [0, 5]]), (1, 4))
-    assert rank.tolist() == [2, 1, 0]
-    # neighbours of leaf 2 are 1 and 3 (both size 1, by id): 3 is at 1 -> nbr 2; of leaf 1:
-    # 0 (size 1) then 4 (size 2): 4 at 1 -> 2; of leaf 0: 5 at 0 -> 0
-    assert nbr.tolist() == [2, 2, 0]
+    assert rank.tolist() == [2, 1, 0] and nbr.tolist() == [0, 0, 0]
+    # (1,2) then (0,4): leaf 0's right neighbour 1 is in region 4 -> position 0; then region 5
+    # = {0, 1, 2} merges with 3: smaller child 3 (size 1), its left neighbour 2 is in 5
+    rank, nbr = encode_children(np.array([[1, 2], [0, 4], [3, 5]]), (1, 4))
+    assert rank.tolist() == [1, 0, 0] and nbr.tolist() == [0, 0, 0]
 
 
 def test_non_adjacent_merge_is_rejected():
