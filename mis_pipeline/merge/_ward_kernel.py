@@ -421,14 +421,16 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
                 heap_size += 1
                 heap_sift_up(hk, hp, heap_size - 1)
 
-        # ---- k's own best pair
+        # ---- k's own best pair; not pushed again if it is also its partner's best pair
+        # (then the partner pushed it just above: a second copy would only be a stale pop)
         if deg > 0:
             bc, bp = _best_of(k, adj_off, adj_len, pool, pool_d)
             best_cost[k] = bc
             best_pair[k] = bp
-            hk[heap_size] = bc
-            hp[heap_size] = bp
-            heap_size += 1
-            heap_sift_up(hk, hp, heap_size - 1)
+            if best_pair[bp & mask32] != bp:
+                hk[heap_size] = bc
+                hp[heap_size] = bp
+                heap_size += 1
+                heap_sift_up(hk, hp, heap_size - 1)
 
     return children, cost, stats
