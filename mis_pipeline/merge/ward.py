@@ -107,8 +107,8 @@ def ward_grid(features: np.ndarray) -> MergeTree:
     scikit-learn's heap).
 
     Memory: besides the output, two float64 ``(n // 2, C)`` work arrays (sums and centroids
-    of internal clusters; 2x a float32 feature array) and O(n) bookkeeping; a float16 input
-    is first widened to a float32 copy.
+    of internal clusters; 2x a float32 feature array) and about ``300 n`` bytes of bookkeeping
+    (0.2x more at C = 384); a float16 input is first widened to a float32 copy.
 
     Raises
     ------
@@ -129,10 +129,18 @@ def ward_grid(features: np.ndarray) -> MergeTree:
     from ._ward_kernel import LEAF_ROWS, ward_grid_kernel  # numba: imported on first use
 
     n_slots = max(n // 2, 1)
-    # Work arrays come from numpy (not from inside the kernel): numpy asks the kernel for
-    # transparent huge pages on large allocations, which cuts TLB misses on the random row
-    # accesses of the merge loop.
+    # The two big work arrays come from numpy rather than from inside the kernel: numpy asks
+    # the operating system for transparent huge pages on large allocations, which cuts TLB
+    # misses on the merge loop's random row accesses.
     sums = np.empty((n_slots, X.shape[1]), dtype=np.float64)
     cent = np.empty((n_slots + LEAF_ROWS, X.shape[1]), dtype=np.float64)
-    children, cost, _ = ward_grid_kernel(X, grid_h, grid_w, sums, cent)
+    children, cost, stats = ward_grid_kernel(X, grid_h, grid_w, sums, cent)
+    logger.debug(
+        "ward_grid %dx%d, C=%d: %d heap pops for %d merges",
+        grid_h,
+        grid_w,
+        X.shape[1],
+        stats[0],
+        n - 1,
+    )
     return MergeTree(children=children, cost=cost.astype(np.float32), grid_shape=(grid_h, grid_w))
