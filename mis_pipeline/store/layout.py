@@ -37,7 +37,8 @@ Layout (format version 1)::
                                     each image's first merge (codec.decode_costs)
 
 Every array is chunked (records: ``records_per_chunk`` rows; trees: ``merges_per_chunk``
-merges), each chunk compressed with Zstandard (numeric arrays through Blosc with byte shuffle,
+merges), each chunk compressed with Zstandard (level 15 by default; numeric arrays through
+Blosc with byte shuffle,
 strings through the vlen-utf8 codec), and chunks are grouped into shard files
 (``records_per_shard`` / ``merges_per_shard``, the Zarr v3 sharding codec), so a million images
 with ~1000 merges each make about a thousand files per trees array, not a million.
