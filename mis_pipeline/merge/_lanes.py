@@ -7,21 +7,26 @@ The kernel must reproduce scikit-learn's criterion bit for bit, so every squared
 reassociation, no fused multiply-add. A compiler will not vectorise such a reduction, and a
 scalar loop is bound by the latency of the floating-point add. But the distances from a new
 cluster to its neighbours are *independent* sums, so they can share SIMD registers with one
-lane per distance: at feature ``f`` a gather loads ``b_q[f]`` for eight rows ``q``, and one
+lane per distance: at feature ``f`` a vector holds ``b_q[f]`` for eight rows ``q``, and one
 vector subtract / multiply / add advances all eight sums by one term. Each lane performs
 exactly the scalar operations in the scalar order (IEEE vector arithmetic rounds lane by lane;
 no fast-math flags are set, so nothing is fused or reordered), so the results are
 bit-identical to the scalar loop; the tests check this against scikit-learn's own
 ``compute_ward_dist``.
 
-LLVM lowers the gathers to ``vgatherqpd`` / ``vgatherqps`` on AVX-512 and AVX2 and to scalar
-loads elsewhere; the results are the same either way. Short batches are padded by the caller
-(repeat a valid row; the extra lanes' results are ignored): an unmasked gather is cheaper than
-a masked one, and a lane costs nothing when the loop is bound by the add latency anyway.
+How the column vectors ``(b_0[f], ..., b_7[f])`` are formed (measured choices):
 
-The distance loops of :func:`sqdist_merged` read the neighbour rows 8 features at a time
-with one contiguous load per row and an in-register 8x8 transpose (cheaper than 8 gathers);
-tails (``C % 8``) and the other intrinsics use gathers.
+* :func:`sqdist_merged` (the hot one) loads 8 features of each row with one contiguous load
+  and transposes the 8x8 block in registers (cheaper than 8 gathers). A leaf neighbour's
+  lane reads its float32/float64 input row in place, an internal one its float64 centroid:
+  each lane loads from both arrays (the unused address points at a valid row) and selects.
+* :func:`sqdist_left_up` (initial leaf pairs) gathers (``vgatherqps`` on AVX-512/AVX2,
+  scalar loads elsewhere: same results) and forms the left neighbours by a lane shift.
+* Short batches are padded by the caller (repeat a valid row; extra results unused): a lane
+  costs nothing in a loop bound by the add latency.
+
+One 8-wide vector per batch beat two interleaved 4-wide ones, a 4-ary heap beat nothing, and
+masked gathers were slower than padding.
 
 Note for development: numba's on-disk cache is keyed on the source file of the compiled
 function only. After editing this module or ``_heap.py``, delete
@@ -39,13 +44,9 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-__all__ = ["LANES", "sqdist_left_up", "sqdist_row_rows", "sqdist_merged"]
+__all__ = ["LANES", "sqdist_left_up", "sqdist_row_mixed", "sqdist_merged"]
 
 LANES = 8
-# Width of the SIMD vectors that hold the lanes (LANES // WIDTH independent accumulators).
-# Measured on AVX-512: one 8-wide vector beats two interleaved 4-wide ones.
-WIDTH = 8
-GROUPS = LANES // WIDTH
 
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
@@ -53,7 +54,7 @@ _F64 = ir.DoubleType()
 _V_F64 = ir.VectorType(_F64, LANES)  # a block of LANES consecutive features
 
 
-def _vec(elem: ir.Type, width: int = WIDTH) -> ir.VectorType:
+def _vec(elem: ir.Type, width: int = LANES) -> ir.VectorType:
     return ir.VectorType(elem, width)
 
 
@@ -83,8 +84,8 @@ def _is_opaque(ptr_type: ir.Type) -> bool:
 
 
 class _Rows:
-    """``WIDTH`` rows of one 2-D array (rows taken from ``idx[offset : offset + WIDTH]``):
-    per-lane byte addresses, and a gather of one column as <WIDTH x double>."""
+    """``LANES`` rows of one 2-D array (rows taken from ``idx[offset : offset + LANES]``):
+    per-lane byte addresses, and a gather of one column as <LANES x double>."""
 
     def __init__(self, context, builder, arr_ty, arr_val, idx_ty, idx_val, offset=0) -> None:
         arr = context.make_array(arr_ty)(context, builder, arr_val)
@@ -95,7 +96,7 @@ class _Rows:
         row_bytes = cgutils.unpack_tuple(builder, arr.strides, 2)[0]
         base = builder.ptrtoint(arr.data, _I64)
         addrs = ir.Constant(_vec(_I64), ir.Undefined)
-        for q in range(WIDTH):
+        for q in range(LANES):
             r = builder.load(builder.gep(idx.data, [ir.Constant(_I64, offset + q)]))
             r = context.cast(builder, r, idx_ty.dtype, types.int64)
             addrs = builder.insert_element(
@@ -103,44 +104,104 @@ class _Rows:
             )
         self.addrs = addrs
         self.row_addrs = [
-            builder.extract_element(addrs, ir.Constant(_I32, q)) for q in range(WIDTH)
+            builder.extract_element(addrs, ir.Constant(_I32, q)) for q in range(LANES)
         ]
         ptr = arr.data.type
         self.vptr = _vec(ptr)
         self.velem = _vec(self.elem)
         suffix_e = "f64" if isinstance(self.elem, ir.DoubleType) else "f32"
-        suffix_p = f"v{WIDTH}p0" if _is_opaque(ptr) else f"v{WIDTH}p0{suffix_e}"
+        suffix_p = f"v{LANES}p0" if _is_opaque(ptr) else f"v{LANES}p0{suffix_e}"
         fnty = ir.FunctionType(self.velem, [self.vptr, _I32, _vec(ir.IntType(1)), self.velem])
         self.gather_fn = cgutils.get_or_insert_function(
-            builder.module, fnty, f"llvm.masked.gather.v{WIDTH}{suffix_e}.{suffix_p}"
+            builder.module, fnty, f"llvm.masked.gather.v{LANES}{suffix_e}.{suffix_p}"
         )
-
-    def block(self, f0: ir.Value) -> list[ir.Value]:
-        """Columns ``f0 .. f0 + WIDTH - 1`` of the rows as ``WIDTH`` <WIDTH x double>
-        vectors (lane q = row q): one contiguous load per row and an in-register transpose,
-        cheaper than ``WIDTH`` gathers. Needs ``WIDTH == LANES == 8``."""
-        b = self.builder
-        off = b.mul(f0, ir.Constant(_I64, self.elem_size))
-        rows = []
-        for addr in self.row_addrs:
-            ptr = b.inttoptr(b.add(addr, off), self.vptr.element)
-            if _is_opaque(self.vptr.element):
-                v = b.load(ptr, typ=self.velem, align=self.elem_size)
-            else:
-                v = b.load(b.bitcast(ptr, self.velem.as_pointer()), align=self.elem_size)
-            rows.append(v if self.elem == _F64 else b.fpext(v, _vec(_F64)))
-        return _transpose8(b, rows)
 
     def column(self, f: ir.Value) -> ir.Value:
         b = self.builder
         off = _splat(b, b.mul(f, ir.Constant(_I64, self.elem_size)), _vec(_I64))
         ptrs = b.inttoptr(b.add(self.addrs, off), self.vptr)
-        every = ir.Constant(_vec(ir.IntType(1)), [1] * WIDTH)
+        every = ir.Constant(_vec(ir.IntType(1)), [1] * LANES)
         v = b.call(
             self.gather_fn,
             [ptrs, ir.Constant(_I32, self.elem_size), every, ir.Constant(self.velem, ir.Undefined)],
         )
         return v if self.elem == _F64 else b.fpext(v, _vec(_F64))  # float32 -> float64 is exact
+
+
+class _MixedRows:
+    """``LANES`` rows, lane ``q`` from ``X`` (the input features, float32 or float64) if bit
+    ``q`` of ``leaf_bits`` is set, else from ``W`` (float64 centroids); row numbers from
+    ``idx[0:LANES]``.
+
+    Every lane keeps a valid address in both arrays (row 0 of the array it does not read)
+    and loads from both, then selects: no branch, no gather, and a leaf's float32 row is used
+    in place instead of being copied to float64 first (the copy's cache misses used to be
+    serialised, one row after the other; these loads all overlap).
+    """
+
+    def __init__(
+        self, context, builder, w_ty, w_val, x_ty, x_val, idx_ty, idx_val, bits_val, bits_ty
+    ) -> None:
+        b = builder
+        self.builder = b
+        w = context.make_array(w_ty)(context, b, w_val)
+        x = context.make_array(x_ty)(context, b, x_val)
+        idx = context.make_array(idx_ty)(context, b, idx_val)
+        bits = context.cast(b, bits_val, bits_ty, types.int64)
+        self.x_elem = context.get_data_type(x_ty.dtype)
+        self.x_size = context.get_abi_sizeof(self.x_elem)
+        w_row_bytes = cgutils.unpack_tuple(b, w.strides, 2)[0]
+        x_row_bytes = cgutils.unpack_tuple(b, x.strides, 2)[0]
+        w_base = b.ptrtoint(w.data, _I64)
+        x_base = b.ptrtoint(x.data, _I64)
+        self.w_ptr_ty = w.data.type
+        self.x_ptr_ty = x.data.type
+        zero = ir.Constant(_I64, 0)
+        self.lanes = []
+        for q in range(LANES):
+            r = context.cast(
+                b, b.load(b.gep(idx.data, [ir.Constant(_I64, q)])), idx_ty.dtype, types.int64
+            )
+            leaf = b.icmp_unsigned("!=", b.and_(bits, ir.Constant(_I64, 1 << q)), zero)
+            w_addr = b.add(w_base, b.mul(b.select(leaf, zero, r), w_row_bytes))
+            x_addr = b.add(x_base, b.mul(b.select(leaf, r, zero), x_row_bytes))
+            self.lanes.append((leaf, w_addr, x_addr))
+
+    def _load(self, addr, ptr_ty, elem, count, align):
+        b = self.builder
+        ptr = b.inttoptr(addr, ptr_ty)
+        vty = ir.VectorType(elem, count) if count > 1 else elem
+        if count == 1:
+            return b.load(ptr)
+        if _is_opaque(ptr_ty):
+            return b.load(ptr, typ=vty, align=align)
+        return b.load(b.bitcast(ptr, vty.as_pointer()), align=align)
+
+    def _lane_values(self, f0, count):
+        """Per lane, features f0 .. f0+count-1 as float64 (a vector if count > 1)."""
+        b = self.builder
+        w_off = b.mul(f0, ir.Constant(_I64, 8))
+        x_off = b.mul(f0, ir.Constant(_I64, self.x_size))
+        out = []
+        for leaf, w_addr, x_addr in self.lanes:
+            vw = self._load(b.add(w_addr, w_off), self.w_ptr_ty, _F64, count, 8)
+            vx = self._load(b.add(x_addr, x_off), self.x_ptr_ty, self.x_elem, count, self.x_size)
+            if self.x_elem != _F64:
+                vx = b.fpext(vx, ir.VectorType(_F64, count) if count > 1 else _F64)  # exact
+            out.append(b.select(leaf, vx, vw))
+        return out
+
+    def block(self, f0):
+        """Columns f0 .. f0+7 as 8 <8 x double> (lane q = row q), by an 8x8 transpose."""
+        return _transpose8(self.builder, self._lane_values(f0, LANES))
+
+    def column(self, f):
+        """Column f as <8 x double>."""
+        b = self.builder
+        v = ir.Constant(_V_F64, ir.Undefined)
+        for q, x in enumerate(self._lane_values(f, 1)):
+            v = b.insert_element(v, x, ir.Constant(_I32, q))
+        return v
 
 
 def _shuffle(builder: ir.IRBuilder, a: ir.Value, b: ir.Value, mask: list[int]) -> ir.Value:
@@ -195,7 +256,7 @@ def _add_square(builder: ir.IRBuilder, acc: ir.Value, a: ir.Value, b: ir.Value) 
 def _store_lanes(context, builder, out_ty, out_val, acc: ir.Value, offset: int) -> None:
     out = context.make_array(out_ty)(context, builder, out_val)
     res = builder.load(acc)
-    for q in range(WIDTH):
+    for q in range(LANES):
         builder.store(
             builder.extract_element(res, ir.Constant(_I32, q)),
             builder.gep(out.data, [ir.Constant(_I64, offset + q)]),
@@ -203,7 +264,7 @@ def _store_lanes(context, builder, out_ty, out_val, acc: ir.Value, offset: int) 
 
 
 def _zero_acc(builder: ir.IRBuilder) -> ir.Value:
-    return cgutils.alloca_once_value(builder, ir.Constant(_vec(_F64), [0.0] * WIDTH))
+    return cgutils.alloca_once_value(builder, ir.Constant(_vec(_F64), [0.0] * LANES))
 
 
 @intrinsic
@@ -225,20 +286,14 @@ def sqdist_left_up(typingctx, X, ra, ru, prev, out_left, out_up):
     def codegen(context, builder, sig, args):
         x_val, ra_val, ru_val, prev_val, ol_val, ou_val = args
         x_ty, ra_ty, ru_ty, prev_ty, ol_ty, ou_ty = sig.args
-        own = [
-            _Rows(context, builder, x_ty, x_val, ra_ty, ra_val, g * WIDTH)
-            for g in range(2 * GROUPS)
-        ]
-        up = [
-            _Rows(context, builder, x_ty, x_val, ru_ty, ru_val, g * WIDTH)
-            for g in range(2 * GROUPS)
-        ]
+        own = [_Rows(context, builder, x_ty, x_val, ra_ty, ra_val, g * LANES) for g in range(2)]
+        up = [_Rows(context, builder, x_ty, x_val, ru_ty, ru_val, g * LANES) for g in range(2)]
         p_row, n_feat = _row_ptr(context, builder, x_ty, x_val, prev_ty, prev_val)
         acc_left = [_zero_acc(builder) for _ in own]
         acc_up = [_zero_acc(builder) for _ in own]
         vty = _vec(_F64)
         # lane q of a shifted vector = lane q - 1 of the concatenation (previous, current)
-        shift = ir.Constant(ir.VectorType(_I32, WIDTH), list(range(WIDTH - 1, 2 * WIDTH - 1)))
+        shift = ir.Constant(ir.VectorType(_I32, LANES), list(range(LANES - 1, 2 * LANES - 1)))
         with cgutils.for_range(builder, n_feat) as loop:
             f = loop.index
             x_prev = builder.load(builder.gep(p_row, [f]))
@@ -252,68 +307,89 @@ def sqdist_left_up(typingctx, X, ra, ru, prev, out_left, out_up):
                 _add_square(builder, acc_up[g], a, up[g].column(f))
                 before = a
         for g in range(len(own)):
-            _store_lanes(context, builder, ol_ty, ol_val, acc_left[g], g * WIDTH)
-            _store_lanes(context, builder, ou_ty, ou_val, acc_up[g], g * WIDTH)
+            _store_lanes(context, builder, ol_ty, ol_val, acc_left[g], g * LANES)
+            _store_lanes(context, builder, ou_ty, ou_val, acc_up[g], g * LANES)
         return context.get_dummy_value()
 
     return types.void(X, ra, ru, prev, out_left, out_up), codegen
 
 
 @intrinsic
-def sqdist_row_rows(typingctx, A, ra, B, rb, out):
-    """``out[q] = sum_f (A[ra, f] - B[rb[q], f]) ** 2`` (float64, in order of ``f``) for
-    ``q < LANES``; ``ra`` is a single row, broadcast to every lane."""
-    _check_2d(A, "A", float64=True)
-    _check_2d(B, "B")
-    _check_int(ra, "ra")
+def sqdist_row_mixed(typingctx, W, rk, X, rb, leaf_bits, out):
+    """``out[q] = sum_f (W[rk, f] - R_q[f]) ** 2`` (float64, in order of ``f``) for
+    ``q < LANES``, ``R_q = X[rb[q]]`` if bit ``q`` of ``leaf_bits`` is set else ``W[rb[q]]``
+    (the batches after the first one of a new cluster with more than 8 neighbours)."""
+    _check_2d(W, "W", float64=True)
+    _check_2d(X, "X")
+    _check_int(rk, "rk")
+    _check_int(leaf_bits, "leaf_bits")
 
     def codegen(context, builder, sig, args):
-        a_val, ra_val, b_val, rb_val, out_val = args
-        a_ty, ra_ty, b_ty, rb_ty, out_ty = sig.args
-        a_row, n_feat = _row_ptr(context, builder, a_ty, a_val, ra_ty, ra_val)
-        groups = [
-            (_Rows(context, builder, b_ty, b_val, rb_ty, rb_val, g * WIDTH), _zero_acc(builder))
-            for g in range(GROUPS)
-        ]
+        w_val, rk_val, x_val, rb_val, bits_val, out_val = args
+        w_ty, rk_ty, x_ty, rb_ty, bits_ty, out_ty = sig.args
+        a_row, n_feat = _row_ptr(context, builder, w_ty, w_val, rk_ty, rk_val)
+        rows = _MixedRows(
+            context, builder, w_ty, w_val, x_ty, x_val, rb_ty, rb_val, bits_val, bits_ty
+        )
+        acc = _zero_acc(builder)
         with cgutils.for_range(builder, n_feat) as loop:
-            x = _splat(builder, builder.load(builder.gep(a_row, [loop.index])), _vec(_F64))
-            for rows_b, acc in groups:
-                _add_square(builder, acc, x, rows_b.column(loop.index))
-        for g, (_, acc) in enumerate(groups):
-            _store_lanes(context, builder, out_ty, out_val, acc, g * WIDTH)
+            x = _splat(builder, builder.load(builder.gep(a_row, [loop.index])), _V_F64)
+            _add_square(builder, acc, x, rows.column(loop.index))
+        _store_lanes(context, builder, out_ty, out_val, acc, 0)
         return context.get_dummy_value()
 
-    return types.void(A, ra, B, rb, out), codegen
+    return types.void(W, rk, X, rb, leaf_bits, out), codegen
 
 
 @intrinsic
-def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, out):
+def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, out):
     """Merge two clusters and measure the result against up to ``LANES`` neighbours, in one
     pass over the features:
 
     * sums ``S[rk, f] = P[f] + Q[f]``, where ``P = X[ri]`` if ``i_leaf`` else ``S[ri]``
       and likewise ``Q`` from ``rj`` / ``j_leaf`` (``rk`` may equal ``ri`` or ``rj``);
     * centroid ``W[rk, f] = S[rk, f] / size``;
-    * ``out[q] = sum_f (W[rk, f] - W[rb[q], f]) ** 2`` in order of ``f``, ``q < LANES``.
+    * ``out[q] = sum_f (W[rk, f] - R_q[f]) ** 2`` in order of ``f``, ``q < LANES``, where
+      ``R_q = X[rb[q]]`` if bit ``q`` of ``leaf_bits`` is set else ``W[rb[q]]``.
 
     Exactly scikit-learn's operations (``m_k = m_i + m_j``, ``m_k / s_k``, then the sum):
     float32 inputs widen exactly, addition commutes bit for bit. Fusing the three passes lets
     the cache misses on the merged clusters' sums and the divisions run in the shadow of the
-    add-latency-bound distance loop. ``rb`` must not contain ``rk``.
+    add-latency-bound distance loop. ``rb`` must not point at ``W[rk]``.
     """
     _check_2d(S, "S", float64=True)
     _check_2d(X, "X")
     _check_2d(W, "W", float64=True)
-    for value, name in ((rk, "rk"), (ri, "ri"), (rj, "rj"), (i_leaf, "i_leaf"), (j_leaf, "j_leaf")):
+    for value, name in (
+        (rk, "rk"),
+        (ri, "ri"),
+        (rj, "rj"),
+        (i_leaf, "i_leaf"),
+        (j_leaf, "j_leaf"),
+        (leaf_bits, "leaf_bits"),
+    ):
         _check_int(value, name)
     if not isinstance(size, types.Float):
         raise TypingError(f"size must be a float, got {size}")
 
     def codegen(context, builder, sig, args):
-        s_val, x_val, w_val, rk_val, ri_val, il_val, rj_val, jl_val, size_val, rb_val, out_val = (
-            args
+        (
+            s_val,
+            x_val,
+            w_val,
+            rk_val,
+            ri_val,
+            il_val,
+            rj_val,
+            jl_val,
+            size_val,
+            rb_val,
+            bits_val,
+            out_val,
+        ) = args
+        (s_ty, x_ty, w_ty, rk_ty, ri_ty, il_ty, rj_ty, jl_ty, size_ty, rb_ty, bits_ty, out_ty) = (
+            sig.args
         )
-        s_ty, x_ty, w_ty, rk_ty, ri_ty, il_ty, rj_ty, jl_ty, size_ty, rb_ty, out_ty = sig.args
         s_row, n_feat = _row_ptr(context, builder, s_ty, s_val, rk_ty, rk_val)
         w_row, _ = _row_ptr(context, builder, w_ty, w_val, rk_ty, rk_val)
         size64 = context.cast(builder, size_val, size_ty, types.float64)
@@ -331,10 +407,10 @@ def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, out)
                 "!=", context.cast(builder, leaf_val, leaf_ty, types.int64), ir.Constant(_I64, 0)
             )
             sources.append((in_s, in_x, is_leaf))
-        groups = [
-            (_Rows(context, builder, w_ty, w_val, rb_ty, rb_val, g * WIDTH), _zero_acc(builder))
-            for g in range(GROUPS)
-        ]
+        rows = _MixedRows(
+            context, builder, w_ty, w_val, x_ty, x_val, rb_ty, rb_val, bits_val, bits_ty
+        )
+        acc = _zero_acc(builder)
         opaque = _is_opaque(s_row.type)
 
         def vload(ptr, vty):
@@ -388,23 +464,18 @@ def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, out)
             vstore(m, builder.gep(s_row, [f0]))
             w = builder.fdiv(m, _splat(builder, size64, _V_F64))
             vstore(w, builder.gep(w_row, [f0]))
-            for rows, acc in groups:
-                cols = rows.block(f0)
-                for e in range(LANES):
-                    x = _splat(
-                        builder, builder.extract_element(w, ir.Constant(_I32, e)), _vec(_F64)
-                    )
-                    _add_square(builder, acc, x, cols[e])
+            cols = rows.block(f0)
+            for e in range(LANES):
+                x = _splat(builder, builder.extract_element(w, ir.Constant(_I32, e)), _V_F64)
+                _add_square(builder, acc, x, cols[e])
         tail = builder.mul(n_blocks, ir.Constant(_I64, LANES))
         with cgutils.for_range_slice(builder, tail, n_feat, ir.Constant(_I64, 1)) as (f, _):
             m = builder.fadd(load_scalar(sources[0], f), load_scalar(sources[1], f))
             builder.store(m, builder.gep(s_row, [f]))
             x = builder.fdiv(m, size64)
             builder.store(x, builder.gep(w_row, [f]))
-            for rows, acc in groups:
-                _add_square(builder, acc, _splat(builder, x, _vec(_F64)), rows.column(f))
-        for g, (_, acc) in enumerate(groups):
-            _store_lanes(context, builder, out_ty, out_val, acc, g * WIDTH)
+            _add_square(builder, acc, _splat(builder, x, _V_F64), rows.column(f))
+        _store_lanes(context, builder, out_ty, out_val, acc, 0)
         return context.get_dummy_value()
 
-    return types.void(S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, out), codegen
+    return types.void(S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, out), codegen

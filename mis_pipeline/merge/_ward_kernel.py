@@ -57,13 +57,9 @@ import numpy as np
 from numba import njit
 
 from ._heap import heap_before, heap_pop, heap_sift_up, heapify
-from ._lanes import LANES, sqdist_left_up, sqdist_merged, sqdist_row_rows
+from ._lanes import LANES, sqdist_left_up, sqdist_merged, sqdist_row_mixed
 
-__all__ = ["ward_grid_kernel", "ward_pair_criterion", "sum_of_squares", "LEAF_ROWS"]
-
-# Scratch rows at the end of the centroid array W, where the leaf neighbours of a new cluster
-# are converted to float64 so that leaves and internal clusters share one distance routine.
-LEAF_ROWS = LANES
+__all__ = ["ward_grid_kernel", "ward_pair_criterion", "sum_of_squares"]
 
 
 # --------------------------------------------------------------------------- distances
@@ -122,9 +118,9 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
     checking): ``X`` is a C-contiguous ``(grid_h * grid_w, C)`` float32 or float64 array of
     finite values small enough that float64 sums of squares cannot overflow, rows in
     row-major grid order (``r * grid_w + c``); ``grid_h, grid_w >= 1``, ``C >= 1`` and
-    ``grid_h * grid_w >= 2``. ``S`` is a C-contiguous float64 ``(max(n // 2, 1), C)`` and
-    ``W`` a C-contiguous float64 ``(max(n // 2, 1) + LEAF_ROWS, C)`` workspace (contents
-    ignored; allocated by the caller, where numpy backs large arrays with huge pages).
+    ``grid_h * grid_w >= 2``. ``S`` and ``W`` are C-contiguous float64 ``(max(n // 2, 1), C)``
+    work arrays (contents ignored; allocated by the caller, where numpy backs large arrays
+    with huge pages).
     ``purge_at`` > 0 purges the heap as soon as it would hold more than that many entries
     (tests use a small value to exercise purging; the default purges only when full).
     Nothing is checked here.
@@ -133,7 +129,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
     counts heap pops, heap purges and pool compactions (for tests and benchmarks).
     """
     n = grid_h * grid_w
-    n_feat = X.shape[1]
     n_nodes = 2 * n - 1
     n_edges = grid_h * (grid_w - 1) + grid_w * (grid_h - 1)
 
@@ -329,28 +324,25 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
 
         # ---- criteria of k against its neighbours. Batches of LANES neighbours share one
         # SIMD pass (see _lanes.py); the first batch also writes k's sums and centroid. A
-        # leaf's row is converted to float64 into W's scratch rows so that leaves and internal
-        # clusters go through the same gather (measured: gathering all-leaf batches straight
-        # from X instead saved nothing); a short batch repeats a row (results unused).
+        # leaf neighbour's lane reads its input row X[t], an internal one its centroid W[slot].
         # (deg == 0 only for the root, as the grid is connected: its sums are never needed.)
         for g in range(0, deg, LANES):
             cnt = min(LANES, deg - g)
-            for q in range(LANES):
-                t = pool[ok + g + (q if q < cnt else 0)]
+            bits = 0
+            for q in range(cnt):
+                t = pool[ok + g + q]
                 if t < n:
-                    rr = n_slots + q
-                    if q < cnt:
-                        for f in range(n_feat):
-                            W[rr, f] = X[t, f]
-                        rb[q] = rr
-                    else:
-                        rb[q] = rb[0]
+                    rb[q] = t
+                    bits |= 1 << q
                 else:
                     rb[q] = slot_of[t]
+            for q in range(cnt, LANES):  # a short batch repeats its first lane (unused)
+                rb[q] = rb[0]
+                bits |= (bits & 1) << q
             if g == 0:
-                sqdist_merged(S, X, W, sk, ri, i_leaf, rj, j_leaf, sz, rb, dist)
+                sqdist_merged(S, X, W, sk, ri, i_leaf, rj, j_leaf, sz, rb, bits, dist)
             else:
-                sqdist_row_rows(W, sk, W, rb, dist)
+                sqdist_row_mixed(W, sk, X, rb, bits, dist)
             for q in range(cnt):
                 st = size[pool[ok + g + q]]
                 # exactly scikit-learn's (m1[k] * m1[t]) / (m1[k] + m1[t]), then pa * w

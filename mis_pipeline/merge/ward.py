@@ -126,14 +126,14 @@ def ward_grid(features: np.ndarray) -> MergeTree:
             cost=np.empty(0, dtype=np.float32),
             grid_shape=(grid_h, grid_w),
         )
-    from ._ward_kernel import LEAF_ROWS, ward_grid_kernel  # numba: imported on first use
+    from ._ward_kernel import ward_grid_kernel  # numba: imported on first use
 
     n_slots = max(n // 2, 1)
     # The two big work arrays come from numpy rather than from inside the kernel: numpy asks
     # the operating system for transparent huge pages on large allocations, which cuts TLB
     # misses on the merge loop's random row accesses.
     sums = np.empty((n_slots, X.shape[1]), dtype=np.float64)
-    cent = np.empty((n_slots + LEAF_ROWS, X.shape[1]), dtype=np.float64)
+    cent = np.empty((n_slots, X.shape[1]), dtype=np.float64)
     children, cost, stats = ward_grid_kernel(X, grid_h, grid_w, sums, cent)
     logger.debug(
         "ward_grid %dx%d, C=%d: %d heap pops for %d merges",

@@ -110,14 +110,14 @@ def test_larger_piecewise_grid_with_many_ties_equals_sklearn() -> None:
 def test_criterion_is_bit_identical_to_sklearn_compute_ward_dist() -> None:
     from sklearn.cluster import _hierarchical_fast as hf
 
-    from mis_pipeline.merge._ward_kernel import LEAF_ROWS, ward_grid_kernel, ward_pair_criterion
+    from mis_pipeline.merge._ward_kernel import ward_grid_kernel, ward_pair_criterion
 
     rng = np.random.default_rng(5)
     h, w, c = 9, 12, 37  # C not a multiple of the SIMD width
     X = (rng.standard_normal((h * w, c)) * 3).astype(np.float32)
     n = h * w
     sums = np.empty((n // 2, c))
-    cent = np.empty((n // 2 + LEAF_ROWS, c))
+    cent = np.empty((n // 2, c))
     children, cost64, _ = ward_grid_kernel(X, h, w, sums, cent)
     # Replay the merges with scikit-learn's moments and its own compute_ward_dist.
     m1 = np.zeros(2 * n - 1)
@@ -136,7 +136,7 @@ def test_criterion_is_bit_identical_to_sklearn_compute_ward_dist() -> None:
 @pytest.mark.parametrize("kind", ["random", "constant", "piecewise"])
 def test_heap_purges_and_pool_compactions_keep_the_result(kind: str) -> None:
     """Force a heap purge at almost every merge: same tree; and the pool was compacted."""
-    from mis_pipeline.merge._ward_kernel import LEAF_ROWS, ward_grid_kernel
+    from mis_pipeline.merge._ward_kernel import ward_grid_kernel
 
     h, w, c = 13, 17, 6
     feats = make_features(h, w, c, kind, np.float64, np.random.default_rng(9))
@@ -144,9 +144,7 @@ def test_heap_purges_and_pool_compactions_keep_the_result(kind: str) -> None:
     n = h * w
 
     def run(purge_at: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return ward_grid_kernel(
-            X, h, w, np.empty((n // 2, c)), np.empty((n // 2 + LEAF_ROWS, c)), purge_at
-        )
+        return ward_grid_kernel(X, h, w, np.empty((n // 2, c)), np.empty((n // 2, c)), purge_at)
 
     ch0, cost0, stats0 = run(0)
     ch1, cost1, stats1 = run(8)
