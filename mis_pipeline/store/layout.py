@@ -38,10 +38,11 @@ Layout (format version 1)::
 
 Every array is chunked (records: ``records_per_chunk`` rows; trees: ``merges_per_chunk``
 merges), each chunk compressed with Zstandard (level 15 by default; numeric arrays through
-Blosc with byte shuffle,
-strings through the vlen-utf8 codec), and chunks are grouped into shard files
-(``records_per_shard`` / ``merges_per_shard``, the Zarr v3 sharding codec), so a million images
-with ~1000 merges each make about a thousand files per trees array, not a million.
+Blosc with byte shuffle, strings through the vlen-utf8 codec), and chunks are grouped into
+shard files (``records_per_shard`` / ``merges_per_shard``, the Zarr v3 sharding codec), so a
+million images with ~1000 merges each make about a thousand files per trees array, not a
+million. Zarr's LocalStore writes every file (shard or metadata) to a temporary name and
+renames it into place, so a reader sees each file either before or after a write.
 
 Size (327 Weizmann horses at their size, colour_texture, ~930 merges per image, defaults):
 2.42 bytes per merge for the whole store (children 1.42, costs 0.94, records and metadata
