@@ -52,8 +52,8 @@ def main() -> None:
     fast = ref = 0.0
     for s in samples:
         fn = s.gt & ~(s.ignore if s.ignore is not None else np.zeros_like(s.gt))
-        fast += best_of(lambda: _edt_padded(fn), args.repeats)
-        ref += best_of(lambda: _edt_padded_scipy(fn), args.repeats)
+        fast += best_of(lambda fn=fn: _edt_padded(fn), args.repeats)
+        ref += best_of(lambda fn=fn: _edt_padded_scipy(fn), args.repeats)
     print(f"clicker EDT: opencv {fast / len(samples) * 1e3:.1f} ms, scipy {ref / len(samples) * 1e3:.1f} ms "
           f"per map; scipy / opencv = {ref / fast:.1f}x")
 
@@ -61,7 +61,7 @@ def main() -> None:
     pred.warmup()
     setup, per_click = [], []
     for s in samples:
-        setup.append(best_of(lambda: pred.reset(s.image), args.repeats))
+        setup.append(best_of(lambda s=s: pred.reset(s.image), args.repeats))
         clicker = Clicker(s.gt, s.ignore)
         prob = np.zeros(s.gt.shape, np.float32)
         for _ in range(5):

@@ -384,7 +384,8 @@ class GraphCutConfig(_Section):
     )
     frame_margin: float = spec(0.05, doc="Width of the 'frame' as a fraction of each image side.", gt=0, lt=0.5)
     max_side: Optional[int] = spec(
-        None, doc="Run GrabCut on a copy whose longer side is at most this (px); None: full resolution.", ge=16
+        320, doc="Run GrabCut on a copy whose longer side is at most this (px; about 5x faster than "
+        "full size on 640-px images); None: full resolution.", ge=16
     )
 
 
@@ -398,7 +399,13 @@ class TreePredictorConfig(_Section):
         "device from the features section).", choices=BACKBONE_NAMES
     )
     patch_size: Optional[int] = spec(
-        None, doc="Patch size for backbones that take one (colour_texture); None: the backbone's default.", ge=2
+        None, doc="Fixed patch size for backbones that take one (colour_texture); None: chosen per "
+        "image from target_leaves (colour_texture) or the backbone's own (ViTs).", ge=2
+    )
+    target_leaves: int = spec(
+        8000, doc="With patch_size None and an adjustable-patch backbone (colour_texture): patch side "
+        "round(sqrt(H*W/target_leaves)) per image (>= 2 px), so small and large images get trees of "
+        "similar size.", ge=16
     )
     max_side: Optional[int] = spec(
         None, doc="Downscale images whose longer side exceeds this (px) before computing features.", ge=8

@@ -179,7 +179,7 @@ class PartCombinationDataset(Dataset):
             if len(set(names)) != len(names):
                 raise DatasetError(f"parts: part_names maps two labels of {img.name!r} to one name: {names}")
             if values:
-                out[img.name] = dict(zip(names, values))
+                out[img.name] = dict(zip(names, values, strict=True))
         return out
 
     @staticmethod

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from eval_scenes import synthetic_scene
+from PIL import Image
 
 
 @pytest.fixture(scope="session")

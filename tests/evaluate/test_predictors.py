@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from eval_scenes import synthetic_scene
 
 from mis_pipeline.config import PREDICTOR_NAMES, PipelineConfig, from_dict
 from mis_pipeline.errors import ConfigError
 from mis_pipeline.evaluate import Clicker, iou, make_predictor
 from mis_pipeline.evaluate.clicker import Click
 from mis_pipeline.evaluate.predictors import PREDICTOR_REGISTRY, Predictor, predictor_class
+from mis_pipeline.evaluate.predictors.image_tree import ImageTree, TreeBuilder, patch_for_leaves
 from mis_pipeline.evaluate.predictors.oracle import best_node, node_ious
-from mis_pipeline.evaluate.predictors.tree import ImageTree, build_image_tree, cut_costs
-
-from eval_scenes import synthetic_scene
+from mis_pipeline.evaluate.predictors.tree import cut_costs
 
 
 def test_registry_agrees_with_config():
@@ -74,7 +74,7 @@ def test_graphcut_baseline_on_a_two_colour_scene():
 
 def test_cut_costs_are_log_ratios_to_the_largest_merge():
     img, _ = synthetic_scene(0, 32, 40)
-    it = build_image_tree(img, make_predictor("tree").backbone)
+    it = make_predictor("tree").trees.build(img)
     cut = cut_costs(it.tree)
     t = it.tree
     assert cut.shape == (2 * t.n_leaves - 1,) and cut[t.root] == 0 and np.all(cut >= 0)
@@ -89,7 +89,7 @@ def test_oracle_node_ious_match_rendered_masks():
     img, mask = synthetic_scene(2)
     ignore = np.zeros_like(mask)
     ignore[::7] = True
-    it: ImageTree = build_image_tree(img, make_predictor("tree").backbone)
+    it: ImageTree = make_predictor("tree").trees.build(img)
     got = node_ious(it, mask, ignore)
     for v in range(0, it.tree.n_nodes, 7):
         m = it.index.image_mask(v, mask.shape)
@@ -119,3 +119,20 @@ def test_debug_predictors():
     assert not empty.predict([Click(1, 1, True)], np.zeros(mask.shape, np.float32)).any()
     with pytest.raises(ValueError, match="uint8"):
         empty.reset(img.astype(np.float32))
+
+
+def test_patch_per_image_from_target_leaves():
+    assert patch_for_leaves(480, 640, 8000) == 6  # sqrt(38.4) -> 6
+    assert patch_for_leaves(200, 250, 8000) == 2
+    assert patch_for_leaves(4000, 3000, 100) == 32  # clipped
+    assert patch_for_leaves(3, 900, 10) == 3  # never larger than the short side
+    adaptive = TreeBuilder.from_config(PipelineConfig())
+    assert adaptive.adaptive and adaptive.backbone_for((480, 640)).patch_size == 6
+    assert adaptive.backbone_for((200, 250)).patch_size == 2
+    assert adaptive.backbone_for((480, 640)) is adaptive.backbone_for((479, 641))  # cached per size
+    fixed = TreeBuilder.from_config(from_dict(PipelineConfig, {"evaluate": {"tree": {"patch_size": 8}}}))
+    assert not fixed.adaptive and fixed.backbone_for((200, 250)).patch_size == 8
+    img, _ = synthetic_scene(0)
+    it = adaptive.build(img)  # 72 x 96 image, 8000 leaves wanted: patch 2 (clipped), 36 x 48 grid
+    assert it.tree.grid_shape == (36, 48) and it.leaf_of_pixel.shape == (72, 96)
+    assert make_predictor("tree").describe()["patch_size"] == "per image"

@@ -53,7 +53,7 @@ class Predictor(ABC):
     def predict(self, clicks: Sequence[Click], prev_prob: np.ndarray) -> np.ndarray:
         """Foreground probability ``(H, W) float32`` in [0, 1] after ``clicks`` (all so far)."""
 
-    def warmup(self) -> None:
+    def warmup(self) -> None:  # noqa: B027 - an optional hook, not abstract
         """One-time setup kept out of the timings (compiling kernels, loading caches): the runner
         calls it once per process before the first sample. Default: nothing."""
 

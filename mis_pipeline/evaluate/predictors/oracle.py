@@ -12,13 +12,13 @@ and non-ignored pixels, summed over each node's span of the depth-first leaf ord
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..clicker import Click
 from .base import Predictor, check_image
-from .tree import ImageTree, build_image_tree, tree_backbone
+from .image_tree import ImageTree, TreeBuilder
 
 if TYPE_CHECKING:
     from ...config import PipelineConfig
@@ -59,21 +59,20 @@ class OraclePredictor(Predictor):
     name = "oracle"
     uses_ground_truth = True
 
-    def __init__(self, backbone: Any, max_side: int | None = None) -> None:
-        self.backbone = backbone
-        self.max_side = max_side
+    def __init__(self, trees: TreeBuilder) -> None:
+        self.trees = trees
         self._prob: np.ndarray | None = None
         self.best_iou: float = float("nan")
 
     @classmethod
     def from_config(cls, cfg: PipelineConfig) -> OraclePredictor:
-        return cls(tree_backbone(cfg), cfg.evaluate.tree.max_side)
+        return cls(TreeBuilder.from_config(cfg))
 
     def reset(self, image: np.ndarray, gt: np.ndarray | None = None, ignore: np.ndarray | None = None) -> None:
         image = check_image(image)
         if gt is None:
             raise ValueError("the oracle needs the target mask in reset()")
-        it = build_image_tree(image, self.backbone, self.max_side)
+        it = self.trees.build(image)
         v, self.best_iou = best_node(it, gt, ignore)
         self._prob = it.index.image_mask(v, image.shape[:2]).astype(np.float32)
 
@@ -83,5 +82,4 @@ class OraclePredictor(Predictor):
         return self._prob.copy()
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "backbone": getattr(self.backbone, "name", "?"),
-                "patch_size": getattr(self.backbone, "patch_size", None), "max_side": self.max_side}
+        return {**super().describe(), **self.trees.describe()}

@@ -1,8 +1,9 @@
 """The tree predictor: click-based segmentation with no training, from the image's own merge tree.
 
 Per image (:meth:`TreePredictor.reset`): patch features from a backbone (the weights-free
-``colour_texture`` by default), the connectivity-constrained Ward tree
-(:func:`mis_pipeline.merge.ward_grid`), and one *cut cost* per node.
+``colour_texture`` by default, its patch chosen per image for about ``target_leaves``
+patches), the connectivity-constrained Ward tree (:func:`mis_pipeline.merge.ward_grid`; see
+:mod:`.image_tree`), and one *cut cost* per node.
 
 Per click (:meth:`TreePredictor.predict`), the leaves (patches) are labelled by the exact
 minimiser of a two-state MRF on the tree (:func:`mis_pipeline.evaluate.tree_mrf.label_tree`):
@@ -33,70 +34,22 @@ the clicks are set to the clicks' labels. The result is a soft map in [0, 1].
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..clicker import Click, click_map
 from .base import Predictor, check_image
+from .image_tree import ImageTree, TreeBuilder
 
 if TYPE_CHECKING:
-    from ...config import PipelineConfig, TreePredictorConfig
+    from ...config import PipelineConfig
     from ...merge import MergeTree
 
-__all__ = ["TreePredictor", "ImageTree", "build_image_tree", "cut_costs"]
+__all__ = ["TreePredictor", "cut_costs"]
 
 # Cost of violating a click: larger than any possible sum of the other terms.
 _CLICK_COST = 1e6
-
-
-class ImageTree:
-    """The merge tree of one image plus the pixel -> leaf map.
-
-    Attributes
-    ----------
-    tree : MergeTree
-    leaf_of_pixel : ndarray (H, W) int32
-        Leaf (patch) id of every pixel, nearest neighbour (``merge.grid_cell_of_pixels``).
-    leaf_pixels : ndarray (n,) float64
-        Number of image pixels of each leaf.
-    """
-
-    def __init__(self, tree: MergeTree, image_shape: tuple[int, int]) -> None:
-        from ...merge import grid_cell_of_pixels
-
-        self.tree = tree
-        self.index = tree.index
-        rows, cols = grid_cell_of_pixels(image_shape, tree.grid_shape)
-        gw = tree.grid_shape[1]
-        self.leaf_of_pixel = (rows[:, None] * gw + cols[None, :]).astype(np.int32)
-        self.leaf_pixels = np.bincount(self.leaf_of_pixel.ravel(), minlength=tree.n_leaves).astype(np.float64)
-
-    @property
-    def image_shape(self) -> tuple[int, int]:
-        return self.leaf_of_pixel.shape  # type: ignore[return-value]
-
-    def leaf_mean(self, values: np.ndarray) -> np.ndarray:
-        """Mean of a per-pixel map ``(H, W)`` over each leaf's pixels -> ``(n,)`` float64."""
-        sums = np.bincount(self.leaf_of_pixel.ravel(), weights=np.asarray(values, dtype=np.float64).ravel(),
-                           minlength=self.tree.n_leaves)
-        return sums / np.maximum(self.leaf_pixels, 1)
-
-    def node_sums(self, leaf_values: np.ndarray) -> np.ndarray:
-        """Sum of per-leaf values over every node's leaves -> ``(2n-1,)`` float64 (O(n))."""
-        idx = self.index
-        csum = np.concatenate([[0.0], np.cumsum(np.asarray(leaf_values, dtype=np.float64)[idx.order])])
-        return csum[idx.stop] - csum[idx.start]
-
-
-def build_image_tree(image: np.ndarray, backbone: Any, max_side: int | None = None) -> ImageTree:
-    """Features of ``image`` ((H, W, 3) uint8 RGB) by ``backbone`` (resized by the patch rule,
-    optionally capped at ``max_side``), their Ward tree, and the pixel -> leaf map."""
-    from ...merge import ward_grid
-
-    image = check_image(image)
-    feats = backbone.features_for_image(image, max_side)
-    return ImageTree(ward_grid(feats), image.shape[:2])
 
 
 def cut_costs(tree: MergeTree, scale: float = 1.0) -> np.ndarray:
@@ -122,8 +75,8 @@ class TreePredictor(Predictor):
 
     Parameters
     ----------
-    backbone : object
-        A feature backbone (:func:`mis_pipeline.features.get_backbone`).
+    trees : TreeBuilder
+        Builds each image's tree (backbone, patch size, ``max_side``).
     area_cost, change_cost, cut_scale : float
         MRF weights (module docstring).
     refine : {"guided", "none"}
@@ -132,15 +85,13 @@ class TreePredictor(Predictor):
         Guided-filter window radius (pixels), ridge weight, and fast-filter factor.
     click_radius : int
         Disks of this radius (pixels) around clicks are forced to the clicks' labels.
-    max_side : int or None
-        Downscale images whose longer side exceeds this before computing features.
     """
 
     name = "tree"
 
     def __init__(
         self,
-        backbone: Any,
+        trees: TreeBuilder,
         area_cost: float = 4.0,
         change_cost: float = 32.0,
         cut_scale: float = 1.0,
@@ -149,11 +100,12 @@ class TreePredictor(Predictor):
         guided_eps: float = 1e-3,
         guided_subsample: int = 2,
         click_radius: int = 3,
-        max_side: int | None = None,
     ) -> None:
         if refine not in ("guided", "none"):
             raise ValueError(f"refine must be 'guided' or 'none', got {refine!r}")
-        self.backbone = backbone
+        if not isinstance(trees, TreeBuilder):
+            raise TypeError(f"trees must be a TreeBuilder, got {type(trees).__name__}")
+        self.trees = trees
         self.area_cost = float(area_cost)
         self.change_cost = float(change_cost)
         self.cut_scale = float(cut_scale)
@@ -162,20 +114,27 @@ class TreePredictor(Predictor):
         self.guided_eps = float(guided_eps)
         self.guided_subsample = int(guided_subsample)
         self.click_radius = int(click_radius)
-        self.max_side = max_side
         self._tree: ImageTree | None = None
 
     @classmethod
     def from_config(cls, cfg: PipelineConfig) -> TreePredictor:
         t = cfg.evaluate.tree
-        return cls(backbone=tree_backbone(cfg), **tree_settings(t))
+        return cls(
+            TreeBuilder.from_config(cfg),
+            area_cost=t.area_cost,
+            change_cost=t.change_cost,
+            cut_scale=t.cut_scale,
+            refine=t.refine,
+            guided_radius=t.guided_radius,
+            guided_eps=t.guided_eps,
+            guided_subsample=t.guided_subsample,
+            click_radius=t.click_radius,
+        )
 
     # ------------------------------------------------------------------ protocol
     def warmup(self) -> None:
         """Compile / load the numba kernels and initialise the backbone on a small synthetic
         image, so the first real sample's timing does not include them."""
-        from ..clicker import Click
-
         yy, xx = np.mgrid[0:48, 0:64]
         img = np.zeros((48, 64, 3), dtype=np.uint8)
         img[(yy - 24) ** 2 + (xx - 32) ** 2 < 144] = (200, 60, 40)
@@ -185,7 +144,7 @@ class TreePredictor(Predictor):
 
     def reset(self, image: np.ndarray, gt: np.ndarray | None = None, ignore: np.ndarray | None = None) -> None:
         image = check_image(image)
-        self._tree = build_image_tree(image, self.backbone, self.max_side)
+        self._tree = self.trees.build(image)
         self._cut = cut_costs(self._tree.tree, self.cut_scale)
         share = self._tree.leaf_pixels / self._tree.leaf_pixels.sum()
         self._area = self.area_cost * share
@@ -196,7 +155,7 @@ class TreePredictor(Predictor):
         """The MRF's patch labelling ``(n,)`` bool for ``clicks`` (and the previous answer)."""
         from ..tree_mrf import label_tree
 
-        it = self._require_tree()
+        it = self.image_tree
         n = it.tree.n_leaves
         fg = self._area.copy()
         bg = np.zeros(n, dtype=np.float64)
@@ -215,7 +174,7 @@ class TreePredictor(Predictor):
         return label_tree(it.tree.children, fg, bg, self._cut, root_fg_cost=_CLICK_COST)
 
     def predict(self, clicks: Sequence[Click], prev_prob: np.ndarray) -> np.ndarray:
-        it = self._require_tree()
+        it = self.image_tree
         labels = self.leaf_labels(clicks, prev_prob)
         prob = labels[it.leaf_of_pixel].astype(np.float32)
         if self.refine == "guided" and labels.any() and not labels.all():
@@ -229,21 +188,17 @@ class TreePredictor(Predictor):
         prob[neg] = 0.0
         return prob
 
-    def _require_tree(self) -> ImageTree:
+    @property
+    def image_tree(self) -> ImageTree:
+        """The current image's tree (after :meth:`reset`)."""
         if self._tree is None:
             raise RuntimeError("call reset(image) before predict()")
         return self._tree
 
-    @property
-    def image_tree(self) -> ImageTree:
-        """The current image's tree (after :meth:`reset`)."""
-        return self._require_tree()
-
     def describe(self) -> dict[str, object]:
         return {
             **super().describe(),
-            "backbone": getattr(self.backbone, "name", type(self.backbone).__name__),
-            "patch_size": getattr(self.backbone, "patch_size", None),
+            **self.trees.describe(),
             "area_cost": self.area_cost,
             "change_cost": self.change_cost,
             "cut_scale": self.cut_scale,
@@ -252,34 +207,4 @@ class TreePredictor(Predictor):
             "guided_eps": self.guided_eps,
             "guided_subsample": self.guided_subsample,
             "click_radius": self.click_radius,
-            "max_side": self.max_side,
         }
-
-
-def tree_backbone(cfg: PipelineConfig) -> Any:
-    """The backbone of the tree/oracle predictors: ``cfg.features`` with the backbone (and patch
-    size, if set) of ``cfg.evaluate.tree``; weights and device come from ``cfg.features``."""
-    from ...features import get_backbone
-
-    t = cfg.evaluate.tree
-    overrides: dict[str, Any] = {"backbone": t.backbone}
-    if t.patch_size is not None:
-        overrides["patch_size"] = t.patch_size
-    elif t.backbone != cfg.features.backbone:
-        overrides["patch_size"] = None  # the evaluated backbone's own default
-    return get_backbone(cfg.features, **overrides)
-
-
-def tree_settings(t: TreePredictorConfig) -> dict[str, Any]:
-    """Keyword arguments of :class:`TreePredictor` from its config section."""
-    return {
-        "area_cost": t.area_cost,
-        "change_cost": t.change_cost,
-        "cut_scale": t.cut_scale,
-        "refine": t.refine,
-        "guided_radius": t.guided_radius,
-        "guided_eps": t.guided_eps,
-        "guided_subsample": t.guided_subsample,
-        "click_radius": t.click_radius,
-        "max_side": t.max_side,
-    }
