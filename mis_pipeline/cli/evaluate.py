@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -25,38 +24,44 @@ def register(app: typer.Typer) -> None:
         results: list[Path] = typer.Argument(
             None, help="With --compare: result folders or summary.json files to plot.", show_default=False
         ),
-        dataset: Optional[str] = typer.Option(
+        dataset: str | None = typer.Option(
             None, "--dataset", "-d",
             help="grabcut, berkeley, davis, coco_mval, sbd, voc, folder or parts.",
         ),
-        data: Optional[Path] = typer.Option(None, "--data", help="Dataset root folder (published layout)."),
-        predictor: Optional[str] = typer.Option(
+        data: Path | None = typer.Option(None, "--data", help="Dataset root folder (published layout)."),
+        predictor: str | None = typer.Option(
             None, "--predictor", "-p", help="tree, graphcut, oracle, gt or empty (default: evaluate.predictor)."
         ),
-        out: Optional[Path] = typer.Option(
+        out: Path | None = typer.Option(
             None, "--out", "-o", help="Output folder (evaluation) or image file (--compare)."
         ),
         compare: bool = typer.Option(
             False, "--compare", help="Plot the IoU-vs-clicks curves of the RESULTS given as arguments into --out."
         ),
-        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate only the first N samples."),
-        workers: Optional[int] = typer.Option(
+        limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate only the first N samples."),
+        workers: int | None = typer.Option(
             None, "--workers", "-w", min=1, help="Worker processes (default: evaluate.workers)."
         ),
-        split: Optional[str] = typer.Option(None, "--split", help="Split file for sbd / voc (default: val)."),
-        title: Optional[str] = typer.Option(None, "--title", help="Figure title (--compare)."),
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+        split: str | None = typer.Option(None, "--split", help="Split file for sbd / voc (default: val)."),
+        title: str | None = typer.Option(None, "--title", help="Figure title (--compare)."),
+        config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
         set_: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: progress, -vv: debug."),
     ) -> None:
         """Run the standard click protocol (NoC@80/85/90/95, NoF, IoU per click) on a dataset.
 
-        Writes OUT/summary.json, OUT/per_sample.csv, OUT/per_sample.json and the resolved
-        configuration, and prints the summary table. With --compare, draws the IoU-vs-clicks
+        Writes OUT/summary.json, OUT/per_sample.csv, OUT/per_sample.json, OUT/summary.txt and
+        the resolved configuration, and prints the summary table. With --compare, draws the IoU-vs-clicks
         curves of several earlier results into one PNG instead:
         mis evaluate --compare runs/tree runs/graphcut --out curves.png
         """
-        from ..evaluate import evaluate_dataset, format_summary, load_summary, open_dataset, write_results
+        from ..evaluate import (
+            evaluate_dataset,
+            format_summary,
+            load_summary,
+            open_dataset,
+            write_results,
+        )
         from ..evaluate.plots import plot_curves
 
         setup_logging(verbose)

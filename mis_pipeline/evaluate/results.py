@@ -11,7 +11,8 @@ Files written by :func:`write_results` into an output folder:
 - ``per_sample.csv``: one row per sample: ``index, sample_id, kind, parts, reference_id``,
   ``noc_<t>`` and ``reached_<t>`` per target, ``iou_1..iou_<max_clicks>``, ``clicks_made``,
   ``seconds_reset``, ``seconds_predict``;
-- ``per_sample.json``: the same plus every click (``[row, col, is_positive]``).
+- ``per_sample.json``: the same plus every click (``[row, col, is_positive]``);
+- ``summary.txt``: the summary table of :func:`format_summary`.
 """
 
 from __future__ import annotations
@@ -122,12 +123,15 @@ def _json_safe(obj: Any) -> Any:
 
 
 def write_results(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``summary.json``, ``per_sample.csv`` and ``per_sample.json`` into ``out_dir``."""
+    """Write ``summary.json``, ``per_sample.csv``, ``per_sample.json`` and ``summary.txt`` into
+    ``out_dir``; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = result.summary()
-    paths = {"summary": out / "summary.json", "csv": out / "per_sample.csv", "json": out / "per_sample.json"}
+    paths = {"summary": out / "summary.json", "csv": out / "per_sample.csv", "json": out / "per_sample.json",
+             "table": out / "summary.txt"}
     paths["summary"].write_text(json.dumps(_json_safe(summary), indent=2) + "\n", encoding="utf-8")
+    paths["table"].write_text(format_summary([summary]) + "\n", encoding="utf-8")
 
     keys = [target_key(t) for t in result.iou_targets]
     header = ["index", "sample_id", "kind", "parts", "reference_id"]

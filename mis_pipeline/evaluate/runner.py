@@ -128,10 +128,11 @@ def evaluate_dataset(
         Called after each finished sample (in completion order).
     """
     name = predictor or cfg.evaluate.predictor
-    idx = list(range(len(dataset))) if indices is None else [int(i) for i in indices]
-    for i in idx:
-        if not 0 <= i < len(dataset):
-            raise IndexError(f"sample index {i} out of range for {len(dataset)} samples")
+    n_samples = len(dataset)
+    idx = list(range(n_samples)) if indices is None else [int(i) for i in indices]
+    bad = [i for i in idx if not 0 <= i < n_samples]
+    if bad:
+        raise IndexError(f"sample index {bad[0]} out of range for {n_samples} samples")
     n_workers = max(1, min(workers or cfg.evaluate.workers, len(idx) or 1))
     template = make_predictor(name, cfg)  # built here too: bad settings fail before any work
     t0 = time.perf_counter()  # wall time includes worker start-up and warm-up

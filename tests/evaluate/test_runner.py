@@ -104,6 +104,7 @@ def test_result_files(tmp_path, synthetic_folder):
     per = json.loads(paths["json"].read_text())
     assert len(per[0]["clicks"]) == 5 and per[0]["clicks"][0][2] is True
     assert load_summary(tmp_path / "out")["num_samples"] == 2
+    assert "NoC@90" in paths["table"].read_text()
     table = format_summary([summary, summary])
     assert table.count("empty") == 2 and "NoC@90" in table
     with pytest.raises(FileNotFoundError):
