@@ -22,6 +22,8 @@ def _kernel_for_this_interpreter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             "display_name": "mis-pipeline (tests)", "language": "python"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    # A kernel started with MPLBACKEND=Agg (as CI sets) would draw no inline figures.
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     from jupyter_client.kernelspec import KernelSpecManager
 
     assert name in KernelSpecManager().find_kernel_specs()
