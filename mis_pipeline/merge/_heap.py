@@ -1,29 +1,23 @@
-"""Min-heap of merge candidates for the Ward kernel (numba, imported with it).
+"""Indexed min-heap of merge candidates for the Ward kernel (numba, inlined into it).
 
-An entry is ``(key: float64, pair: int64)`` held in two parallel arrays ``hk``, ``hp`` (no
-tuple objects, no per-entry allocation), with ``pair = hi << 32 | lo`` for node ids
-``hi > lo``: comparing pairs as integers compares ``(hi, lo)`` lexicographically, so the
-order ``(key, hi, lo)`` costs one float and at most one integer comparison.
-
-The heap is binary (measured: a 4-ary heap, half as deep but with three comparisons per
-level, was no faster here). Removal uses Floyd's variant: the hole walks down along the
-smaller children to the bottom, the last entry is put there and sifted up (it almost always
-belongs near the bottom), about half the comparisons of a plain sift-down; most pops are
-stale entries (lazy deletion), so pops dominate the heap's cost.
+One entry per owner node (a live cluster): ``(key: float64, pair: int64)`` in parallel arrays
+``hk``, ``hp`` with the owner in ``hn`` and ``pos[node]`` the entry's index (-1 when absent).
+``pair = hi << 32 | lo`` for node ids ``hi > lo``, so comparing pairs as integers compares
+``(hi, lo)`` lexicographically and the order ``(key, hi, lo)`` costs one float and at most
+one integer comparison. Entries are updated or removed in place, so no stale entry is ever
+pushed or popped. Binary: measured, a 4-ary heap was no faster here.
 
 (After editing this module, clear the numba cache: see the note in ``_lanes.py``.)
 
-Assumes ``0 <= size <= len(hk)`` and, for pushes, room for one more entry; keys are never
-NaN. Nothing is checked.
+Assumes room for every insert (at most one entry per node) and keys that are never NaN.
+Nothing is checked.
 """
 
 from __future__ import annotations
 
 from numba import njit
 
-__all__ = ["heap_before", "heap_sift_up", "heap_pop", "heapify"]
-
-_D = 2  # arity
+__all__ = ["heap_before", "iheap_set", "iheap_remove", "iheapify"]
 
 
 @njit(cache=True, inline="always")
@@ -33,75 +27,91 @@ def heap_before(k1, p1, k2, p2):
 
 
 @njit(cache=True, inline="always")
-def _min_child(hk, hp, first, size):
-    best = first
-    end = min(first + _D, size)
-    for c in range(first + 1, end):
-        if heap_before(hk[c], hp[c], hk[best], hp[best]):
-            best = c
-    return best
+def _iswap_in(hk, hp, hn, pos, dst, key, pair, node):
+    hk[dst] = key
+    hp[dst] = pair
+    hn[dst] = node
+    pos[node] = dst
 
 
 @njit(cache=True, inline="always")
-def heap_sift_up(hk, hp, pos):
-    """Restore the heap after the entry at ``pos`` decreased (or was appended there). The
-    entry moves up through a hole: one write per level instead of a swap."""
-    key = hk[pos]
-    pair = hp[pos]
-    while pos > 0:
-        up = (pos - 1) // _D
+def _isift_up(hk, hp, hn, pos, i):
+    key = hk[i]
+    pair = hp[i]
+    node = hn[i]
+    while i > 0:
+        up = (i - 1) >> 1
         if heap_before(key, pair, hk[up], hp[up]):
-            hk[pos] = hk[up]
-            hp[pos] = hp[up]
-            pos = up
+            _iswap_in(hk, hp, hn, pos, i, hk[up], hp[up], hn[up])
+            i = up
         else:
             break
-    hk[pos] = key
-    hp[pos] = pair
+    _iswap_in(hk, hp, hn, pos, i, key, pair, node)
 
 
 @njit(cache=True, inline="always")
-def _sift_down(hk, hp, size, pos):
-    key = hk[pos]
-    pair = hp[pos]
+def _isift_down(hk, hp, hn, pos, size, i):
+    key = hk[i]
+    pair = hp[i]
+    node = hn[i]
     while True:
-        first = _D * pos + 1
-        if first >= size:
+        c = 2 * i + 1
+        if c >= size:
             break
-        c = _min_child(hk, hp, first, size)
+        if c + 1 < size and heap_before(hk[c + 1], hp[c + 1], hk[c], hp[c]):
+            c += 1
         if heap_before(hk[c], hp[c], key, pair):
-            hk[pos] = hk[c]
-            hp[pos] = hp[c]
-            pos = c
+            _iswap_in(hk, hp, hn, pos, i, hk[c], hp[c], hn[c])
+            i = c
         else:
             break
-    hk[pos] = key
-    hp[pos] = pair
+    _iswap_in(hk, hp, hn, pos, i, key, pair, node)
 
 
 @njit(cache=True, inline="always")
-def heap_pop(hk, hp, size):
-    """Remove the smallest entry (read it from ``hk[0], hp[0]`` first); returns the new size."""
+def iheap_set(hk, hp, hn, pos, size, node, key, pair):
+    """Insert ``node``'s entry ``(key, pair)`` or change it in place; returns the new size."""
+    i = pos[node]
+    if i < 0:
+        _iswap_in(hk, hp, hn, pos, size, key, pair, node)
+        _isift_up(hk, hp, hn, pos, size)
+        return size + 1
+    if heap_before(key, pair, hk[i], hp[i]):
+        hk[i] = key
+        hp[i] = pair
+        _isift_up(hk, hp, hn, pos, i)
+    else:
+        hk[i] = key
+        hp[i] = pair
+        _isift_down(hk, hp, hn, pos, size, i)
+    return size
+
+
+@njit(cache=True, inline="always")
+def iheap_remove(hk, hp, hn, pos, size, node):
+    """Remove ``node``'s entry if present; returns the new size."""
+    i = pos[node]
+    if i < 0:
+        return size
+    pos[node] = -1
     size -= 1
+    if i == size:
+        return size
     key = hk[size]
     pair = hp[size]
-    pos = 0
-    while True:
-        first = _D * pos + 1
-        if first >= size:
-            break
-        c = _min_child(hk, hp, first, size)
-        hk[pos] = hk[c]
-        hp[pos] = hp[c]
-        pos = c
-    hk[pos] = key
-    hp[pos] = pair
-    heap_sift_up(hk, hp, pos)
+    last = hn[size]
+    _iswap_in(hk, hp, hn, pos, i, key, pair, last)
+    if i > 0 and heap_before(key, pair, hk[(i - 1) >> 1], hp[(i - 1) >> 1]):
+        _isift_up(hk, hp, hn, pos, i)
+    else:
+        _isift_down(hk, hp, hn, pos, size, i)
     return size
 
 
 @njit(cache=True)
-def heapify(hk, hp, size):
-    """Make ``hk[:size], hp[:size]`` a heap in O(size)."""
-    for pos in range((size - 2) // _D, -1, -1):
-        _sift_down(hk, hp, size, pos)
+def iheapify(hk, hp, hn, pos, size):
+    """Make entries ``0..size-1`` a heap in O(size) and set ``pos`` for their owners."""
+    for i in range(size):
+        pos[hn[i]] = i
+    for i in range((size - 2) // 2, -1, -1):
+        _isift_down(hk, hp, hn, pos, size, i)

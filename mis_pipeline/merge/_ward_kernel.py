@@ -36,19 +36,20 @@ Data structures and tricks, each there for speed or memory (details in the comme
   leaf's sum and centroid are its input row);
 * one unordered neighbour list per live cluster in a shared int32 pool, with the criterion
   of each adjacent pair stored beside it;
-* a heap (:mod:`._heap`) holding, for every live cluster, its best pair, with lazy deletion:
-  about half the pushes and pops of scikit-learn's every-pair heap;
+* an indexed heap (:mod:`._heap`) holding one entry per live cluster, its best pair,
+  updated in place (scikit-learn pushes every new pair and pops the dead ones too);
 * the criteria of a new cluster against its neighbours computed 8 at a time in SIMD lanes,
   each lane summing strictly in order (:mod:`._lanes`); the first batch is fused with the
   new cluster's sums and centroid so that their cache misses and divisions overlap with the
-  latency-bound distance loop;
+  latency-bound distance loop, and leaf neighbours are read in place from the input;
 * every buffer sized up front from ``n``: no array is reallocated inside the merge loop
   (numba reference-counts arrays that are rebound; atomic reference counting in the hot loop
   cost more than the heap did).
 
-Measured on 60x80 grids of 384-d features, roughly a third of the time goes to the distance
-batches, and the rest in comparable shares to the heap, the sums, the neighbour-list updates
-and the initial leaf pairs; most of it is memory latency, as merges jump around the grid.
+Measured on 60x80 grids of 384-d features, about half of the time goes to the fused
+distance batches, the rest in comparable shares to the heap, the neighbour-list updates and
+the initial leaf pairs. Much of it is memory latency: merges jump around the grid, and each
+touches some eight 3 KB rows of sums, centroids or features.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._heap import heap_before, heap_pop, heap_sift_up, heapify
+from ._heap import heap_before, iheap_remove, iheap_set, iheapify
 from ._lanes import LANES, sqdist_left_up, sqdist_merged, sqdist_row_mixed
 
 __all__ = ["ward_grid_kernel", "ward_pair_criterion", "sum_of_squares"]
@@ -111,7 +112,7 @@ def _best_of(v, adj_off, adj_len, pool, pool_d):
 
 
 @njit(cache=True, nogil=True)
-def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
+def ward_grid_kernel(X, grid_h, grid_w, S, W):
     """Connectivity-constrained Ward tree of a ``grid_h x grid_w`` grid (see module doc).
 
     Assumes checked input (the public wrapper :func:`mis_pipeline.merge.ward_grid` does the
@@ -121,12 +122,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
     ``grid_h * grid_w >= 2``. ``S`` and ``W`` are C-contiguous float64 ``(max(n // 2, 1), C)``
     work arrays (contents ignored; allocated by the caller, where numpy backs large arrays
     with huge pages).
-    ``purge_at`` > 0 purges the heap as soon as it would hold more than that many entries
-    (tests use a small value to exercise purging; the default purges only when full).
     Nothing is checked here.
 
-    Returns ``(children (n-1, 2) int32, cost (n-1,) float64, stats (3,) int64)``; ``stats``
-    counts heap pops, heap purges and pool compactions (for tests and benchmarks).
+    Returns ``(children (n-1, 2) int32, cost (n-1,) float64, compactions int)``, the last the
+    number of times the neighbour pool was compacted (for tests).
     """
     n = grid_h * grid_w
     n_nodes = 2 * n - 1
@@ -211,52 +210,40 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
                 pool_end += 1
             adj_len[v] = pool_end - adj_off[v]
 
-    # Heap of candidate pairs with lazy deletion. Invariant: every live cluster's best pair
-    # (smallest key among its adjacent pairs) is in the heap. The global minimum pair is the
-    # best pair of both its clusters, so it is in the heap; any other entry whose clusters
-    # are both alive is a genuine pair with its exact criterion, hence never smaller. So the
-    # first entry popped with both clusters alive is exactly the pair scikit-learn merges.
-    # Pushing only best pairs (instead of every new pair, as scikit-learn does) halves the
-    # heap traffic, which dominates once the distances are vectorised.
-    # A purge (below) leaves at most one entry per live cluster (< n) and a merge pushes at
-    # most deg + 1 <= n entries, so 2n is always room enough.
-    heap_cap = 2 * n + 64
-    if purge_at <= 0 or purge_at > heap_cap:
-        purge_at = heap_cap
-    hk = np.empty(heap_cap, dtype=np.float64)
-    hp = np.empty(heap_cap, dtype=np.int64)
+    # Indexed heap with one entry per live cluster: its best pair (smallest key among its
+    # adjacent pairs). The global minimum pair is the best pair of both its clusters, so it
+    # is at the root. A merge removes the two children's entries and updates in place the
+    # entries of the neighbours whose best pair changed, so no stale entry is ever pushed or
+    # popped (scikit-learn pushes every new pair and skips dead ones when popping).
+    hk = np.empty(n, dtype=np.float64)
+    hp = np.empty(n, dtype=np.int64)
+    hn = np.empty(n, dtype=np.int32)
+    pos = np.full(n_nodes, -1, dtype=np.int32)
     best_pair = np.full(n_nodes, -1, dtype=np.int64)
     best_cost = np.empty(n_nodes, dtype=np.float64)
-    heap_size = 0
     for v in range(n):
         bc, bp = _best_of(v, adj_off, adj_len, pool, pool_d)
         best_cost[v] = bc
         best_pair[v] = bp
-        lo = bp & np.int64(0xFFFFFFFF)
-        if lo < v and best_pair[lo] == bp:
-            continue  # best for both leaves: already pushed by the smaller one
-        hk[heap_size] = bc
-        hp[heap_size] = bp
-        heap_size += 1
-    heapify(hk, hp, heap_size)
+        hk[v] = bc
+        hp[v] = bp
+        hn[v] = v
+    heap_size = n
+    iheapify(hk, hp, hn, pos, heap_size)
 
     mark = np.full(n_nodes, -1, dtype=np.int32)  # dedupes the new cluster's neighbours
-    kept = np.full(n_nodes, -1, dtype=np.int32)  # dedupes heap entries when purging
     mask32 = np.int64(0xFFFFFFFF)
 
-    stats = np.zeros(3, dtype=np.int64)
+    compactions = 0
     for step in range(n - 1):
         k = n + step
-        # ---- pop the smallest live pair, skipping stale entries (lazy deletion)
-        while True:
-            inert = hk[0]
-            pair = hp[0]
-            heap_size = heap_pop(hk, hp, heap_size)
-            stats[0] += 1
-            i = np.int64(pair >> 32)
-            j = np.int64(pair & mask32)
-            if alive[i] and alive[j]:
-                break
+        # ---- the smallest pair is at the root; both children leave the heap
+        inert = hk[0]
+        pair = hp[0]
+        i = np.int64(pair >> 32)
+        j = np.int64(pair & mask32)
+        heap_size = iheap_remove(hk, hp, hn, pos, heap_size, i)
+        heap_size = iheap_remove(hk, hp, hn, pos, heap_size, j)
         children[step, 0] = j
         children[step, 1] = i
         cost[step] = inert
@@ -290,7 +277,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
         # ---- neighbour list of k: (N(i) | N(j)) - {i, j}, appended to the pool
         need = adj_len[i] + adj_len[j]
         if pool_end + need > pool_cap:
-            stats[2] += 1
+            compactions += 1
             p = 0
             for v in range(k):  # i and j are still alive here and keep their lists
                 if alive[v]:
@@ -348,29 +335,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
                 # exactly scikit-learn's (m1[k] * m1[t]) / (m1[k] + m1[t]), then pa * w
                 pool_d[ok + g + q] = dist[q] * ((sz * st) / (sz + st))
 
-        # ---- make room in the heap for up to deg + 1 pushes: keep one copy of each live
-        # cluster's current best pair and drop everything else (stale pairs, superseded
-        # candidates, duplicates). That leaves at most n - step - 1 entries, so the room
-        # is always enough.
-        if heap_size + deg + 1 > purge_at:
-            stats[1] += 1
-            live_e = 0
-            for t in range(heap_size):
-                pr = hp[t]
-                hi = pr >> 32
-                lo = pr & mask32
-                if best_pair[hi] == pr and alive[hi] and kept[hi] != step:
-                    kept[hi] = step
-                elif best_pair[lo] == pr and alive[lo] and kept[lo] != step:
-                    kept[lo] = step
-                else:
-                    continue
-                hk[live_e] = hk[t]
-                hp[live_e] = pr
-                live_e += 1
-            heap_size = live_e
-            heapify(hk, hp, heap_size)
-
         # ---- each neighbour t: i and/or j become k in its list (which never grows), with
         # the new criterion; then t's best pair is refreshed and pushed if it changed.
         for q in range(deg):
@@ -408,21 +372,13 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W, purge_at=0):
             if bp != old:
                 best_cost[t] = bc
                 best_pair[t] = bp
-                hk[heap_size] = bc
-                hp[heap_size] = bp
-                heap_size += 1
-                heap_sift_up(hk, hp, heap_size - 1)
+                heap_size = iheap_set(hk, hp, hn, pos, heap_size, t, bc, bp)
 
-        # ---- k's own best pair; not pushed again if it is also its partner's best pair
-        # (then the partner pushed it just above: a second copy would only be a stale pop)
+        # ---- k's own best pair
         if deg > 0:
             bc, bp = _best_of(k, adj_off, adj_len, pool, pool_d)
             best_cost[k] = bc
             best_pair[k] = bp
-            if best_pair[bp & mask32] != bp:
-                hk[heap_size] = bc
-                hp[heap_size] = bp
-                heap_size += 1
-                heap_sift_up(hk, hp, heap_size - 1)
+            heap_size = iheap_set(hk, hp, hn, pos, heap_size, k, bc, bp)
 
-    return children, cost, stats
+    return children, cost, compactions

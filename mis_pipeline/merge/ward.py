@@ -134,13 +134,6 @@ def ward_grid(features: np.ndarray) -> MergeTree:
     # misses on the merge loop's random row accesses.
     sums = np.empty((n_slots, X.shape[1]), dtype=np.float64)
     cent = np.empty((n_slots, X.shape[1]), dtype=np.float64)
-    children, cost, stats = ward_grid_kernel(X, grid_h, grid_w, sums, cent)
-    logger.debug(
-        "ward_grid %dx%d, C=%d: %d heap pops for %d merges",
-        grid_h,
-        grid_w,
-        X.shape[1],
-        stats[0],
-        n - 1,
-    )
+    logger.debug("ward_grid: %dx%d grid, %d channels (%s)", grid_h, grid_w, X.shape[1], X.dtype)
+    children, cost, _ = ward_grid_kernel(X, grid_h, grid_w, sums, cent)
     return MergeTree(children=children, cost=cost.astype(np.float32), grid_shape=(grid_h, grid_w))

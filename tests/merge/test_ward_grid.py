@@ -133,26 +133,19 @@ def test_criterion_is_bit_identical_to_sklearn_compute_ward_dist() -> None:
         m2[n + s] = m2[a] + m2[b]
 
 
-@pytest.mark.parametrize("kind", ["random", "constant", "piecewise"])
-def test_heap_purges_and_pool_compactions_keep_the_result(kind: str) -> None:
-    """Force a heap purge at almost every merge: same tree; and the pool was compacted."""
+@pytest.mark.parametrize("kind", ["random", "constant", "piecewise", "integer"])
+def test_pool_compaction_path_is_exercised(kind: str) -> None:
+    """The neighbour pool fills up and is compacted during a run; the tree stays exact."""
     from mis_pipeline.merge._ward_kernel import ward_grid_kernel
 
     h, w, c = 13, 17, 6
     feats = make_features(h, w, c, kind, np.float64, np.random.default_rng(9))
-    X = feats.reshape(h * w, c)
     n = h * w
-
-    def run(purge_at: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return ward_grid_kernel(X, h, w, np.empty((n // 2, c)), np.empty((n // 2, c)), purge_at)
-
-    ch0, cost0, stats0 = run(0)
-    ch1, cost1, stats1 = run(8)
-    assert stats0[1] == 0 and stats1[1] > n // 2  # purges: none by default, many when forced
-    assert stats0[2] >= 1  # the neighbour pool was compacted at least once
-    np.testing.assert_array_equal(ch0, ch1)
-    np.testing.assert_array_equal(cost0, cost1)
-    np.testing.assert_array_equal(ch0, ward_grid_sklearn(feats).children)
+    children, _, compactions = ward_grid_kernel(
+        feats.reshape(n, c), h, w, np.empty((n // 2, c)), np.empty((n // 2, c))
+    )
+    assert compactions >= 1
+    np.testing.assert_array_equal(children, ward_grid_sklearn(feats).children)
 
 
 def test_cost_relation_to_sklearn_distance() -> None:
