@@ -25,8 +25,8 @@ How the column vectors ``(b_0[f], ..., b_7[f])`` are formed (measured choices):
 * Short batches are padded by the caller (repeat a valid row; extra results unused): a lane
   costs nothing in a loop bound by the add latency.
 
-One 8-wide vector per batch beat two interleaved 4-wide ones, a 4-ary heap beat nothing, and
-masked gathers were slower than padding.
+One 8-wide vector per batch beat two interleaved 4-wide ones, and masked gathers were slower
+than padding.
 
 Note for development: numba's on-disk cache is keyed on the source file of the compiled
 function only. After editing this module or ``_heap.py``, delete

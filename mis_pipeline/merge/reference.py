@@ -2,16 +2,14 @@
 
 * :func:`ward_grid_sklearn` - scikit-learn's ``ward_tree`` with ``grid_to_graph``
   connectivity: the behaviour the kernel must reproduce (needs scikit-learn, a dev dependency).
-* :func:`ward_grid_python` - the kernel's own algorithm in plain Python (dicts, ``heapq``,
-  Python floats; no numba, no numpy in the loop), so a failure can be pinned on the algorithm
-  or on its compiled form.
+* :func:`ward_grid_python` - the kernel's own algorithm in plain Python (dicts, Python
+  floats; no numba, no numpy in the loop), so a failure can be pinned on the algorithm or on
+  its compiled form.
 * :func:`clusters_of` - the hierarchy as a set of leaf sets, the form in which two trees are
   compared.
 """
 
 from __future__ import annotations
-
-import heapq
 
 import numpy as np
 
@@ -55,12 +53,14 @@ def _criterion(mu_a: list[float], s_a: float, mu_b: list[float], s_b: float) -> 
 
 
 def ward_grid_python(features: np.ndarray) -> MergeTree:
-    """The compiled kernel's algorithm in plain Python; O(n log n) but slow: tiny grids only.
+    """The compiled kernel's algorithm in plain Python; O(n^2): tiny grids only.
 
-    Best-pair heap with lazy deletion: every live cluster's best adjacent pair (smallest
-    ``(cost, hi, lo)``) is in the heap, so the first popped pair whose clusters are both alive
-    is the global minimum. Sums ``m_k = m_i + m_j`` and centroids ``m / s`` in float64 and the
-    criterion evaluated as scikit-learn does, so results are bit-identical to the kernel.
+    Every live cluster keeps its best adjacent pair (smallest ``(cost, hi, lo)``) with the
+    pair criteria stored per adjacency; each step merges the smallest of those (the kernel
+    keeps them in an indexed heap instead of scanning), recomputes the new cluster's criteria
+    against its neighbours and refreshes the neighbours' best pairs. Sums ``m_k = m_i + m_j``
+    and centroids ``m / s`` in float64 and the criterion evaluated as scikit-learn does, so
+    results are bit-identical to the kernel.
     """
     X = _check_features(features)
     h, w = int(features.shape[0]), int(features.shape[1])
@@ -82,16 +82,13 @@ def ward_grid_python(features: np.ndarray) -> MergeTree:
     def best_of(v: int) -> tuple[float, int, int]:
         return min((cst, max(u, v), min(u, v)) for u, cst in adj[v].items())
 
-    heap = [best_of(v) for v in range(n)]
-    heapq.heapify(heap)
+    best = {v: best_of(v) for v in range(n)}
     children = np.empty((n - 1, 2), dtype=np.int32)
     cost = np.empty(n - 1, dtype=np.float64)
     for step in range(n - 1):
         k = n + step
-        while True:
-            cst, i, j = heapq.heappop(heap)
-            if i in adj and j in adj:
-                break
+        cst, i, j = min(best.values())
+        del best[i], best[j]
         children[step] = (j, i)
         cost[step] = cst
         size[k] = size[i] + size[j]
@@ -103,15 +100,12 @@ def ward_grid_python(features: np.ndarray) -> MergeTree:
         for t in sorted(neighbours):
             cst_kt = _criterion(cent[k], size[k], cent[t], size[t])
             adj[k][t] = cst_kt
-            had_best = best_of(t)
             adj[t].pop(i, None)
             adj[t].pop(j, None)
             adj[t][k] = cst_kt
-            new_best = best_of(t)
-            if new_best != had_best:
-                heapq.heappush(heap, new_best)
+            best[t] = best_of(t)
         if adj[k]:
-            heapq.heappush(heap, best_of(k))
+            best[k] = best_of(k)
     return MergeTree(children, cost.astype(np.float32), (h, w))
 
 
