@@ -44,7 +44,7 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-__all__ = ["LANES", "sqdist_left_up", "sqdist_row_mixed", "sqdist_merged"]
+__all__ = ["LANES", "divide_by_size", "sqdist_left_up", "sqdist_row_mixed", "sqdist_merged"]
 
 LANES = 8
 
@@ -128,19 +128,69 @@ class _Rows:
         return v if self.elem == _F64 else b.fpext(v, _vec(_F64))  # float32 -> float64 is exact
 
 
+def _divide(builder: ir.IRBuilder, m: ir.Value, s: ir.Value, r: ir.Value) -> ir.Value:
+    """Correctly rounded ``m / s`` from ``r = RN(1 / s)`` by Markstein's FMA correction:
+    ``q = RN(m * r)``, the remainder ``e = m - q * s`` (exact through an FMA), then
+    ``RN(q + e * r)``. Valid while ``e`` does not underflow (``|m| >= 2**-900`` or ``m == 0``
+    suffices; see :class:`_MixedRows`). Scalars or vectors of double."""
+    vty = m.type
+    name = f"llvm.fma.v{vty.count}f64" if isinstance(vty, ir.VectorType) else "llvm.fma.f64"
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), name)
+    quo = builder.fmul(m, r)
+    rem = builder.call(fma, [builder.fneg(quo), s, m])
+    return builder.call(fma, [rem, r, quo])
+
+
+@intrinsic
+def divide_by_size(typingctx, m, s, r):
+    """``m / s`` by :func:`_divide` (the kernel's centroid division), for tests: float64
+    ``m``, ``s`` and ``r = 1.0 / s``."""
+    for value, name in ((m, "m"), (s, "s"), (r, "r")):
+        if value != types.float64:
+            raise TypingError(f"{name} must be float64, got {value}")
+
+    def codegen(context, builder, sig, args):
+        return _divide(builder, *args)
+
+    return types.float64(m, s, r), codegen
+
+
 class _MixedRows:
-    """``LANES`` rows, lane ``q`` from ``X`` (the input features, float32 or float64) if bit
-    ``q`` of ``leaf_bits`` is set, else from ``W`` (float64 centroids); row numbers from
-    ``idx[0:LANES]``.
+    """Centroids of ``LANES`` neighbours, lane ``q`` being ``X[idx[q]]`` (a leaf: the input
+    row, float32 or float64) if bit ``q`` of ``leaf_bits`` is set, else ``W[idx[q]] /
+    sizes[q]`` (an internal cluster: its float64 sums divided by its size).
 
     Every lane keeps a valid address in both arrays (row 0 of the array it does not read)
     and loads from both, then selects: no branch, no gather, and a leaf's float32 row is used
     in place instead of being copied to float64 first (the copy's cache misses used to be
     serialised, one row after the other; these loads all overlap).
+
+    The division is IEEE ``m / s`` exactly as scikit-learn computes centroids. With float32
+    inputs it is evaluated as ``q = m * r; e = fma(-q, s, m); q + e * r`` by an FMA
+    (``r = 1 / s`` correctly rounded, ``recips[q]``): Markstein's correction, which returns
+    the correctly rounded quotient whenever the remainder ``e`` does not underflow - always
+    here, as sums of float32 values are multiples of 2**-149 - and costs three pipelined
+    operations instead of a slow division. (Leaves take ``s = r = 1``, an exact identity up
+    to the sign of a zero, which the squared difference ignores.) float64 inputs, whose tiny
+    values could underflow the remainder, use the division itself.
     """
 
     def __init__(
-        self, context, builder, w_ty, w_val, x_ty, x_val, idx_ty, idx_val, bits_val, bits_ty
+        self,
+        context,
+        builder,
+        w_ty,
+        w_val,
+        x_ty,
+        x_val,
+        idx_ty,
+        idx_val,
+        bits_val,
+        bits_ty,
+        sizes_ty,
+        sizes_val,
+        recips_ty,
+        recips_val,
     ) -> None:
         b = builder
         self.builder = b
@@ -157,6 +207,9 @@ class _MixedRows:
         self.w_ptr_ty = w.data.type
         self.x_ptr_ty = x.data.type
         zero = ir.Constant(_I64, 0)
+        sizes = context.make_array(sizes_ty)(context, b, sizes_val)
+        recips = context.make_array(recips_ty)(context, b, recips_val)
+        self.fdiv = x_ty.dtype == types.float64
         self.lanes = []
         for q in range(LANES):
             r = context.cast(
@@ -165,7 +218,9 @@ class _MixedRows:
             leaf = b.icmp_unsigned("!=", b.and_(bits, ir.Constant(_I64, 1 << q)), zero)
             w_addr = b.add(w_base, b.mul(b.select(leaf, zero, r), w_row_bytes))
             x_addr = b.add(x_base, b.mul(b.select(leaf, r, zero), x_row_bytes))
-            self.lanes.append((leaf, w_addr, x_addr))
+            s_q = b.load(b.gep(sizes.data, [ir.Constant(_I64, q)]))
+            r_q = b.load(b.gep(recips.data, [ir.Constant(_I64, q)]))
+            self.lanes.append((leaf, w_addr, x_addr, s_q, r_q))
 
     def _load(self, addr, ptr_ty, elem, count, align):
         b = self.builder
@@ -183,12 +238,18 @@ class _MixedRows:
         w_off = b.mul(f0, ir.Constant(_I64, 8))
         x_off = b.mul(f0, ir.Constant(_I64, self.x_size))
         out = []
-        for leaf, w_addr, x_addr in self.lanes:
+        vty = ir.VectorType(_F64, count) if count > 1 else _F64
+        for leaf, w_addr, x_addr, s_q, r_q in self.lanes:
             vw = self._load(b.add(w_addr, w_off), self.w_ptr_ty, _F64, count, 8)
             vx = self._load(b.add(x_addr, x_off), self.x_ptr_ty, self.x_elem, count, self.x_size)
             if self.x_elem != _F64:
-                vx = b.fpext(vx, ir.VectorType(_F64, count) if count > 1 else _F64)  # exact
-            out.append(b.select(leaf, vx, vw))
+                vx = b.fpext(vx, vty)  # exact
+            m = b.select(leaf, vx, vw)
+            s_v = _splat(b, s_q, vty) if count > 1 else s_q
+            if self.fdiv:
+                out.append(b.fdiv(m, s_v))
+            else:
+                out.append(_divide(b, m, s_v, _splat(b, r_q, vty) if count > 1 else r_q))
         return out
 
     def block(self, f0):
@@ -315,21 +376,36 @@ def sqdist_left_up(typingctx, X, ra, ru, prev, out_left, out_up):
 
 
 @intrinsic
-def sqdist_row_mixed(typingctx, W, rk, X, rb, leaf_bits, out):
-    """``out[q] = sum_f (W[rk, f] - R_q[f]) ** 2`` (float64, in order of ``f``) for
-    ``q < LANES``, ``R_q = X[rb[q]]`` if bit ``q`` of ``leaf_bits`` is set else ``W[rb[q]]``
-    (the batches after the first one of a new cluster with more than 8 neighbours)."""
+def sqdist_row_mixed(typingctx, A, rk, W, X, rb, leaf_bits, sizes, recips, out):
+    """``out[q] = sum_f (A[rk, f] - R_q[f]) ** 2`` (float64, in order of ``f``) for
+    ``q < LANES``, ``R_q`` the centroid of neighbour ``q`` (see :class:`_MixedRows`: a row of
+    ``X`` or a row of sums ``W`` divided by its size); the batches after the first one of a
+    new cluster with more than 8 neighbours."""
+    _check_2d(A, "A", float64=True)
     _check_2d(W, "W", float64=True)
     _check_2d(X, "X")
     _check_int(rk, "rk")
     _check_int(leaf_bits, "leaf_bits")
 
     def codegen(context, builder, sig, args):
-        w_val, rk_val, x_val, rb_val, bits_val, out_val = args
-        w_ty, rk_ty, x_ty, rb_ty, bits_ty, out_ty = sig.args
-        a_row, n_feat = _row_ptr(context, builder, w_ty, w_val, rk_ty, rk_val)
+        a_val, rk_val, w_val, x_val, rb_val, bits_val, sz_val, rc_val, out_val = args
+        a_ty, rk_ty, w_ty, x_ty, rb_ty, bits_ty, sz_ty, rc_ty, out_ty = sig.args
+        a_row, n_feat = _row_ptr(context, builder, a_ty, a_val, rk_ty, rk_val)
         rows = _MixedRows(
-            context, builder, w_ty, w_val, x_ty, x_val, rb_ty, rb_val, bits_val, bits_ty
+            context,
+            builder,
+            w_ty,
+            w_val,
+            x_ty,
+            x_val,
+            rb_ty,
+            rb_val,
+            bits_val,
+            bits_ty,
+            sz_ty,
+            sz_val,
+            rc_ty,
+            rc_val,
         )
         acc = _zero_acc(builder)
         with cgutils.for_range(builder, n_feat) as loop:
@@ -338,28 +414,33 @@ def sqdist_row_mixed(typingctx, W, rk, X, rb, leaf_bits, out):
         _store_lanes(context, builder, out_ty, out_val, acc, 0)
         return context.get_dummy_value()
 
-    return types.void(W, rk, X, rb, leaf_bits, out), codegen
+    return types.void(A, rk, W, X, rb, leaf_bits, sizes, recips, out), codegen
 
 
 @intrinsic
-def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, out):
+def sqdist_merged(
+    typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, sizes, recips, out
+):
     """Merge two clusters and measure the result against up to ``LANES`` neighbours, in one
     pass over the features:
 
     * sums ``S[rk, f] = P[f] + Q[f]``, where ``P = X[ri]`` if ``i_leaf`` else ``S[ri]``
       and likewise ``Q`` from ``rj`` / ``j_leaf`` (``rk`` may equal ``ri`` or ``rj``);
-    * centroid ``W[rk, f] = S[rk, f] / size``;
-    * ``out[q] = sum_f (W[rk, f] - R_q[f]) ** 2`` in order of ``f``, ``q < LANES``, where
-      ``R_q = X[rb[q]]`` if bit ``q`` of ``leaf_bits`` is set else ``W[rb[q]]``.
+    * centroid ``WK[0, f] = S[rk, f] / size`` (a scratch row, for later batches);
+    * ``out[q] = sum_f (WK[0, f] - R_q[f]) ** 2`` in order of ``f``, ``q < LANES``, ``R_q``
+      the centroid of neighbour ``q``: ``X[rb[q]]`` for a leaf (bit ``q`` of ``leaf_bits``),
+      else ``S[rb[q]] / sizes[q]`` (see :class:`_MixedRows`).
 
     Exactly scikit-learn's operations (``m_k = m_i + m_j``, ``m_k / s_k``, then the sum):
-    float32 inputs widen exactly, addition commutes bit for bit. Fusing the three passes lets
-    the cache misses on the merged clusters' sums and the divisions run in the shadow of the
-    add-latency-bound distance loop. ``rb`` must not point at ``W[rk]``.
+    float32 inputs widen exactly, addition commutes bit for bit, divisions are correctly
+    rounded. Fusing the passes lets the cache misses on the sums and the divisions run in the
+    shadow of the add-latency-bound distance loop; and since centroids are derived from sums
+    on the fly, no centroid array exists (half the memory, half the traffic of storing both).
+    ``rb`` must not point at ``S[rk]``.
     """
     _check_2d(S, "S", float64=True)
     _check_2d(X, "X")
-    _check_2d(W, "W", float64=True)
+    _check_2d(WK, "WK", float64=True)
     for value, name in (
         (rk, "rk"),
         (ri, "ri"),
@@ -385,13 +466,28 @@ def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf
             size_val,
             rb_val,
             bits_val,
+            sz_val,
+            rc_val,
             out_val,
         ) = args
-        (s_ty, x_ty, w_ty, rk_ty, ri_ty, il_ty, rj_ty, jl_ty, size_ty, rb_ty, bits_ty, out_ty) = (
-            sig.args
-        )
+        (
+            s_ty,
+            x_ty,
+            w_ty,
+            rk_ty,
+            ri_ty,
+            il_ty,
+            rj_ty,
+            jl_ty,
+            size_ty,
+            rb_ty,
+            bits_ty,
+            sz_ty,
+            rc_ty,
+            out_ty,
+        ) = sig.args
         s_row, n_feat = _row_ptr(context, builder, s_ty, s_val, rk_ty, rk_val)
-        w_row, _ = _row_ptr(context, builder, w_ty, w_val, rk_ty, rk_val)
+        w_row, _ = _row_ptr(context, builder, w_ty, w_val, types.int64, ir.Constant(_I64, 0))
         size64 = context.cast(builder, size_val, size_ty, types.float64)
         x_f64 = x_ty.dtype == types.float64
         vx_ty = _V_F64 if x_f64 else ir.VectorType(ir.FloatType(), LANES)
@@ -408,7 +504,20 @@ def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf
             )
             sources.append((in_s, in_x, is_leaf))
         rows = _MixedRows(
-            context, builder, w_ty, w_val, x_ty, x_val, rb_ty, rb_val, bits_val, bits_ty
+            context,
+            builder,
+            s_ty,
+            s_val,
+            x_ty,
+            x_val,
+            rb_ty,
+            rb_val,
+            bits_val,
+            bits_ty,
+            sz_ty,
+            sz_val,
+            rc_ty,
+            rc_val,
         )
         acc = _zero_acc(builder)
         opaque = _is_opaque(s_row.type)
@@ -478,4 +587,7 @@ def sqdist_merged(typingctx, S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf
         _store_lanes(context, builder, out_ty, out_val, acc, 0)
         return context.get_dummy_value()
 
-    return types.void(S, X, W, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, out), codegen
+    return (
+        types.void(S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, sizes, recips, out),
+        codegen,
+    )

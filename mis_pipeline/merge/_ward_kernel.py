@@ -32,8 +32,10 @@ merge for merge, not only as a set of clusters:
 
 Data structures and tricks, each there for speed or memory (details in the comments below):
 
-* float64 sums and centroids for internal clusters only, in ``n // 2`` reusable slots (a
-  leaf's sum and centroid are its input row);
+* float64 sums for internal clusters only, in ``n // 2`` reusable slots (a leaf's sum and
+  centroid are its input row); centroids are never stored but derived from the sums where
+  needed, by a correctly rounded division (an FMA correction for float32 inputs), which
+  halves the memory and the memory traffic of storing both;
 * one unordered neighbour list per live cluster in a shared int32 pool, with the criterion
   of each adjacent pair stored beside it;
 * an indexed heap (:mod:`._heap`) holding one entry per live cluster, its best pair,
@@ -49,7 +51,7 @@ Data structures and tricks, each there for speed or memory (details in the comme
 Measured on 60x80 grids of 384-d features, about half of the time goes to the fused
 distance batches, the rest in comparable shares to the heap, the neighbour-list updates and
 the initial leaf pairs. Much of it is memory latency: merges jump around the grid, and each
-touches some eight 3 KB rows of sums, centroids or features.
+touches some seven 3 KB rows of sums or features.
 """
 
 from __future__ import annotations
@@ -112,16 +114,16 @@ def _best_of(v, adj_off, adj_len, pool, pool_d):
 
 
 @njit(cache=True, nogil=True)
-def ward_grid_kernel(X, grid_h, grid_w, S, W):
+def ward_grid_kernel(X, grid_h, grid_w, S):
     """Connectivity-constrained Ward tree of a ``grid_h x grid_w`` grid (see module doc).
 
     Assumes checked input (the public wrapper :func:`mis_pipeline.merge.ward_grid` does the
     checking): ``X`` is a C-contiguous ``(grid_h * grid_w, C)`` float32 or float64 array of
     finite values small enough that float64 sums of squares cannot overflow, rows in
     row-major grid order (``r * grid_w + c``); ``grid_h, grid_w >= 1``, ``C >= 1`` and
-    ``grid_h * grid_w >= 2``. ``S`` and ``W`` are C-contiguous float64 ``(max(n // 2, 1), C)``
-    work arrays (contents ignored; allocated by the caller, where numpy backs large arrays
-    with huge pages).
+    ``grid_h * grid_w >= 2``. ``S`` is a C-contiguous float64 ``(max(n // 2, 1), C)`` work
+    array (contents ignored; allocated by the caller, where numpy backs large arrays with
+    huge pages).
     Nothing is checked here.
 
     Returns ``(children (n-1, 2) int32, cost (n-1,) float64, compactions int)``, the last the
@@ -140,10 +142,11 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
     alive = np.zeros(n_nodes, dtype=np.bool_)
     alive[:n] = True
 
-    # Internal clusters' float64 sums (S) and centroids (W) live in slots. Live internal
-    # clusters are disjoint with >= 2 leaves each, so n // 2 slots always suffice, and a
-    # merge reuses a child's slot. Leaves need no slot: their sum and centroid are their
-    # input row. Extra memory: 2 * (n/2) * C float64, i.e. 2x a float32 feature array.
+    # Internal clusters' float64 sums live in slots of S. Live internal clusters are disjoint
+    # with >= 2 leaves each, so n // 2 slots always suffice, and a merge reuses a child's
+    # slot. Leaves need no slot: their sum and centroid are their input row. Centroids are
+    # never stored: they are derived from the sums where needed (see _lanes.py). Extra
+    # memory: (n/2) * C float64, the size of a float32 feature array.
     n_slots = S.shape[0]
     slot_of = np.full(n_nodes, -1, dtype=np.int32)
     free_slots = np.empty(n_slots, dtype=np.int32)
@@ -173,6 +176,9 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
     rb = np.empty(2 * LANES, dtype=np.int32)
     dist = np.empty(2 * LANES, dtype=np.float64)
     dist_up = np.empty(2 * LANES, dtype=np.float64)
+    lane_size = np.empty(LANES, dtype=np.float64)  # per neighbour lane: size, 1 / size
+    lane_recip = np.empty(LANES, dtype=np.float64)
+    wk = np.empty((1, X.shape[1]), dtype=np.float64)  # centroid of the new cluster
     for v0 in range(0, n, 2 * LANES):
         for q in range(2 * LANES):
             v = min(v0 + q, n - 1)  # lanes past the end repeat the last leaf (unused)
@@ -251,7 +257,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
         sz = size[k]
 
         # ---- slot of k: reuse a child's slot, else take a free one. Its sums
-        # m_k = m_i + m_j and centroid m_k / s_k are written by the first distance batch
+        # m_k = m_i + m_j (and its centroid m_k / s_k) are computed by the first distance batch
         # below, fused with it (see sqdist_merged).
         si = slot_of[i]
         sj = slot_of[j]
@@ -311,7 +317,8 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
 
         # ---- criteria of k against its neighbours. Batches of LANES neighbours share one
         # SIMD pass (see _lanes.py); the first batch also writes k's sums and centroid. A
-        # leaf neighbour's lane reads its input row X[t], an internal one its centroid W[slot].
+        # leaf neighbour's lane reads its input row X[t], an internal one its sums S[slot]
+        # divided by its size; k's centroid goes to the scratch row wk for later batches.
         # (deg == 0 only for the root, as the grid is connected: its sums are never needed.)
         for g in range(0, deg, LANES):
             cnt = min(LANES, deg - g)
@@ -321,15 +328,23 @@ def ward_grid_kernel(X, grid_h, grid_w, S, W):
                 if t < n:
                     rb[q] = t
                     bits |= 1 << q
+                    lane_size[q] = 1.0
+                    lane_recip[q] = 1.0
                 else:
                     rb[q] = slot_of[t]
+                    lane_size[q] = size[t]
+                    lane_recip[q] = 1.0 / size[t]
             for q in range(cnt, LANES):  # a short batch repeats its first lane (unused)
                 rb[q] = rb[0]
                 bits |= (bits & 1) << q
+                lane_size[q] = lane_size[0]
+                lane_recip[q] = lane_recip[0]
             if g == 0:
-                sqdist_merged(S, X, W, sk, ri, i_leaf, rj, j_leaf, sz, rb, bits, dist)
+                sqdist_merged(
+                    S, X, wk, sk, ri, i_leaf, rj, j_leaf, sz, rb, bits, lane_size, lane_recip, dist
+                )
             else:
-                sqdist_row_mixed(W, sk, X, rb, bits, dist)
+                sqdist_row_mixed(wk, 0, S, X, rb, bits, lane_size, lane_recip, dist)
             for q in range(cnt):
                 st = size[pool[ok + g + q]]
                 # exactly scikit-learn's (m1[k] * m1[t]) / (m1[k] + m1[t]), then pa * w

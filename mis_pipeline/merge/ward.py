@@ -106,8 +106,8 @@ def ward_grid(features: np.ndarray) -> MergeTree:
     the pair with the smaller larger-node-id, then the smaller smaller-node-id (the order of
     scikit-learn's heap).
 
-    Memory: besides the output, two float64 ``(n // 2, C)`` work arrays (sums and centroids
-    of internal clusters; 2x a float32 feature array) and about ``300 n`` bytes of bookkeeping
+    Memory: besides the output, one float64 ``(n // 2, C)`` work array (sums of internal
+    clusters; the size of a float32 feature array) and about ``300 n`` bytes of bookkeeping
     (0.2x more at C = 384); a float16 input is first widened to a float32 copy.
 
     Raises
@@ -129,11 +129,10 @@ def ward_grid(features: np.ndarray) -> MergeTree:
     from ._ward_kernel import ward_grid_kernel  # numba: imported on first use
 
     n_slots = max(n // 2, 1)
-    # The two big work arrays come from numpy rather than from inside the kernel: numpy asks
-    # the operating system for transparent huge pages on large allocations, which cuts TLB
-    # misses on the merge loop's random row accesses.
+    # The big work array comes from numpy rather than from inside the kernel: numpy asks the
+    # operating system for transparent huge pages on large allocations, which cuts TLB misses
+    # on the merge loop's random row accesses.
     sums = np.empty((n_slots, X.shape[1]), dtype=np.float64)
-    cent = np.empty((n_slots, X.shape[1]), dtype=np.float64)
     logger.debug("ward_grid: %dx%d grid, %d channels (%s)", grid_h, grid_w, X.shape[1], X.dtype)
-    children, cost, _ = ward_grid_kernel(X, grid_h, grid_w, sums, cent)
+    children, cost, _ = ward_grid_kernel(X, grid_h, grid_w, sums)
     return MergeTree(children=children, cost=cost.astype(np.float32), grid_shape=(grid_h, grid_w))

@@ -116,9 +116,7 @@ def test_criterion_is_bit_identical_to_sklearn_compute_ward_dist() -> None:
     h, w, c = 9, 12, 37  # C not a multiple of the SIMD width
     X = (rng.standard_normal((h * w, c)) * 3).astype(np.float32)
     n = h * w
-    sums = np.empty((n // 2, c))
-    cent = np.empty((n // 2, c))
-    children, cost64, _ = ward_grid_kernel(X, h, w, sums, cent)
+    children, cost64, _ = ward_grid_kernel(X, h, w, np.empty((n // 2, c)))
     # Replay the merges with scikit-learn's moments and its own compute_ward_dist.
     m1 = np.zeros(2 * n - 1)
     m1[:n] = 1
@@ -141,9 +139,7 @@ def test_pool_compaction_path_is_exercised(kind: str) -> None:
     h, w, c = 13, 17, 6
     feats = make_features(h, w, c, kind, np.float64, np.random.default_rng(9))
     n = h * w
-    children, _, compactions = ward_grid_kernel(
-        feats.reshape(n, c), h, w, np.empty((n // 2, c)), np.empty((n // 2, c))
-    )
+    children, _, compactions = ward_grid_kernel(feats.reshape(n, c), h, w, np.empty((n // 2, c)))
     assert compactions >= 1
     np.testing.assert_array_equal(children, ward_grid_sklearn(feats).children)
 
@@ -197,3 +193,34 @@ def test_large_finite_values_are_accepted_and_give_finite_costs() -> None:
     tree = ward_grid(feats)
     np.testing.assert_array_equal(tree.children, ward_grid_sklearn(feats).children)
     assert np.isfinite(tree.cost).all() and tree.cost.max() > 1e34
+
+
+# --------------------------------------------------------------------------- division
+def test_fma_division_is_correctly_rounded_on_float32_sums() -> None:
+    """The kernel divides float64 sums of float32 features by cluster sizes with Markstein's
+    FMA correction instead of a division; it must give exactly ``m / s`` (scikit-learn's
+    centroids). Sums of float32 values at many scales, sizes from 1 to 2**31 - 1."""
+    from numba import njit
+
+    from mis_pipeline.merge._lanes import divide_by_size
+
+    @njit(cache=False)
+    def mismatches(m, s):
+        bad = 0
+        for k in range(m.shape[0]):
+            if divide_by_size(m[k], s[k], 1.0 / s[k]) != m[k] / s[k]:
+                bad += 1
+        return bad
+
+    rng = np.random.default_rng(12)
+    n = 2_000_000
+    parts = rng.standard_normal((n, 3)).astype(np.float32).astype(np.float64)
+    scale = 2.0 ** rng.integers(-120, 120, n)
+    m = parts[:, 0] * scale + parts[:, 1] * scale + parts[:, 2]  # float64 sums, mixed scales
+    m[:1000] = rng.integers(-(2**40), 2**40, 1000)  # integer-valued sums
+    m[1000:1100] = 0.0
+    m[1100:1200] = np.float32(1e-45)  # the smallest float32 values
+    sizes = rng.integers(1, 2**31 - 1, n).astype(np.float64)
+    sizes[:5000] = 2.0 ** rng.integers(1, 31, 5000) - 1  # all-ones significands
+    sizes[5000:10000] = rng.integers(2, 64, 5000)
+    assert mismatches(m, sizes) == 0
