@@ -14,19 +14,16 @@ no fast-math flags are set, so nothing is fused or reordered), so the results ar
 bit-identical to the scalar loop; the tests check this against scikit-learn's own
 ``compute_ward_dist``.
 
-How the column vectors ``(b_0[f], ..., b_7[f])`` are formed (measured choices):
-
-* :func:`sqdist_merged` (the hot one) loads 8 features of each row with one contiguous load
-  and transposes the 8x8 block in registers (cheaper than 8 gathers). A leaf neighbour's
-  lane reads its float32/float64 input row in place, an internal one its float64 centroid:
-  each lane loads from both arrays (the unused address points at a valid row) and selects.
-* :func:`sqdist_left_up` (initial leaf pairs) gathers (``vgatherqps`` on AVX-512/AVX2,
-  scalar loads elsewhere: same results) and forms the left neighbours by a lane shift.
-* Short batches are padded by the caller (repeat a valid row; extra results unused): a lane
-  costs nothing in a loop bound by the add latency.
-
-One 8-wide vector per batch beat two interleaved 4-wide ones, and masked gathers were slower
-than padding.
+How the column vectors ``(b_0[f], ..., b_7[f])`` are formed: each row's features are read
+8 at a time with one contiguous load, and the 8x8 block is transposed in registers by
+shuffles. (Measured: as fast as or faster than gathers, and with no vector-of-pointers
+instructions it compiles the same way on any target.) In :func:`sqdist_merged`, a leaf
+neighbour's lane reads its input row in place and an internal one its sums divided by its
+size: each lane loads from both arrays (the unused address points at a valid row) and
+selects. In :func:`sqdist_left_up` the left neighbours come from a lane shift. Short batches
+are padded by the caller (repeat a valid row; extra results unused): a lane costs nothing
+in a loop bound by the add latency. One 8-wide vector per batch beat two interleaved 4-wide
+ones.
 
 Note for development: numba's on-disk cache is keyed on the source file of the compiled
 function only. After editing this module or ``_heap.py``, delete
@@ -84,8 +81,9 @@ def _is_opaque(ptr_type: ir.Type) -> bool:
 
 
 class _Rows:
-    """``LANES`` rows of one 2-D array (rows taken from ``idx[offset : offset + LANES]``):
-    per-lane byte addresses, and a gather of one column as <LANES x double>."""
+    """``LANES`` rows of one 2-D array (rows ``idx[offset : offset + LANES]``): one byte
+    address per lane, read 8 features at a time with contiguous loads and an in-register
+    transpose, or one feature at a time for the tail."""
 
     def __init__(self, context, builder, arr_ty, arr_val, idx_ty, idx_val, offset=0) -> None:
         arr = context.make_array(arr_ty)(context, builder, arr_val)
@@ -93,39 +91,43 @@ class _Rows:
         self.builder = builder
         self.elem = context.get_data_type(arr_ty.dtype)
         self.elem_size = context.get_abi_sizeof(self.elem)
+        self.ptr_ty = arr.data.type
         row_bytes = cgutils.unpack_tuple(builder, arr.strides, 2)[0]
         base = builder.ptrtoint(arr.data, _I64)
-        addrs = ir.Constant(_vec(_I64), ir.Undefined)
+        self.row_addrs = []
         for q in range(LANES):
             r = builder.load(builder.gep(idx.data, [ir.Constant(_I64, offset + q)]))
             r = context.cast(builder, r, idx_ty.dtype, types.int64)
-            addrs = builder.insert_element(
-                addrs, builder.add(base, builder.mul(r, row_bytes)), ir.Constant(_I32, q)
-            )
-        self.addrs = addrs
-        self.row_addrs = [
-            builder.extract_element(addrs, ir.Constant(_I32, q)) for q in range(LANES)
-        ]
-        ptr = arr.data.type
-        self.vptr = _vec(ptr)
-        self.velem = _vec(self.elem)
-        suffix_e = "f64" if isinstance(self.elem, ir.DoubleType) else "f32"
-        suffix_p = f"v{LANES}p0" if _is_opaque(ptr) else f"v{LANES}p0{suffix_e}"
-        fnty = ir.FunctionType(self.velem, [self.vptr, _I32, _vec(ir.IntType(1)), self.velem])
-        self.gather_fn = cgutils.get_or_insert_function(
-            builder.module, fnty, f"llvm.masked.gather.v{LANES}{suffix_e}.{suffix_p}"
-        )
+            self.row_addrs.append(builder.add(base, builder.mul(r, row_bytes)))
+
+    def _values(self, f0, count):
+        b = self.builder
+        off = b.mul(f0, ir.Constant(_I64, self.elem_size))
+        vty = ir.VectorType(self.elem, count) if count > 1 else self.elem
+        out = []
+        for addr in self.row_addrs:
+            ptr = b.inttoptr(b.add(addr, off), self.ptr_ty)
+            if count == 1:
+                v = b.load(ptr)
+            elif _is_opaque(self.ptr_ty):
+                v = b.load(ptr, typ=vty, align=self.elem_size)
+            else:
+                v = b.load(b.bitcast(ptr, vty.as_pointer()), align=self.elem_size)
+            if self.elem != _F64:
+                v = b.fpext(v, ir.VectorType(_F64, count) if count > 1 else _F64)  # exact
+            out.append(v)
+        return out
+
+    def block(self, f0: ir.Value) -> list[ir.Value]:
+        """Columns f0 .. f0+7 as 8 <8 x double> (lane q = row q)."""
+        return _transpose8(self.builder, self._values(f0, LANES))
 
     def column(self, f: ir.Value) -> ir.Value:
-        b = self.builder
-        off = _splat(b, b.mul(f, ir.Constant(_I64, self.elem_size)), _vec(_I64))
-        ptrs = b.inttoptr(b.add(self.addrs, off), self.vptr)
-        every = ir.Constant(_vec(ir.IntType(1)), [1] * LANES)
-        v = b.call(
-            self.gather_fn,
-            [ptrs, ir.Constant(_I32, self.elem_size), every, ir.Constant(self.velem, ir.Undefined)],
-        )
-        return v if self.elem == _F64 else b.fpext(v, _vec(_F64))  # float32 -> float64 is exact
+        """Column f as <8 x double>."""
+        v = ir.Constant(_V_F64, ir.Undefined)
+        for q, x in enumerate(self._values(f, 1)):
+            v = self.builder.insert_element(v, x, ir.Constant(_I32, q))
+        return v
 
 
 def _divide(builder: ir.IRBuilder, m: ir.Value, s: ir.Value, r: ir.Value) -> ir.Value:
@@ -337,9 +339,9 @@ def sqdist_left_up(typingctx, X, ra, ru, prev, out_left, out_up):
     (X[ra[q], f] - X[ra[q] - 1, f]) ** 2`` (``X[prev]`` standing in for ``X[ra[0] - 1]``) and
     ``out_up[q] = sum_f (X[ra[q], f] - X[ru[q], f]) ** 2``, each in order of ``f``.
 
-    The left neighbours are the same rows shifted by one lane, so they come from a shuffle
-    instead of a gather: four gathers per feature serve 32 distances (initial leaf pairs
-    are about a sixth of all distances).
+    The left neighbours are the same rows shifted by one lane, so they come from a shuffle:
+    each block of 8 features costs 32 contiguous row loads and four 8x8 transposes for 32
+    distances (initial leaf pairs are about a quarter of all distances).
     """
     _check_2d(X, "X")
     _check_int(prev, "prev")
@@ -355,18 +357,42 @@ def sqdist_left_up(typingctx, X, ra, ru, prev, out_left, out_up):
         vty = _vec(_F64)
         # lane q of a shifted vector = lane q - 1 of the concatenation (previous, current)
         shift = ir.Constant(ir.VectorType(_I32, LANES), list(range(LANES - 1, 2 * LANES - 1)))
-        with cgutils.for_range(builder, n_feat) as loop:
-            f = loop.index
-            x_prev = builder.load(builder.gep(p_row, [f]))
+
+        def step(x_prev, own_cols, up_cols):
+            """One feature: prev row's value, then per group its own and upper columns."""
             if x_prev.type != _F64:
                 x_prev = builder.fpext(x_prev, _F64)
             before = _splat(builder, x_prev, vty)
-            for g, rows in enumerate(own):
-                a = rows.column(f)
+            for g, a in enumerate(own_cols):
                 left = builder.shuffle_vector(before, a, shift)
                 _add_square(builder, acc_left[g], a, left)
-                _add_square(builder, acc_up[g], a, up[g].column(f))
+                _add_square(builder, acc_up[g], a, up_cols[g])
                 before = a
+
+        p_vty = ir.VectorType(context.get_data_type(x_ty.dtype), LANES)
+        n_blocks = builder.udiv(n_feat, ir.Constant(_I64, LANES))
+        with cgutils.for_range(builder, n_blocks) as loop:
+            f0 = builder.mul(loop.index, ir.Constant(_I64, LANES))
+            p_ptr = builder.gep(p_row, [f0])
+            if _is_opaque(p_row.type):
+                p_vec = builder.load(p_ptr, typ=p_vty, align=4)
+            else:
+                p_vec = builder.load(builder.bitcast(p_ptr, p_vty.as_pointer()), align=4)
+            own_blocks = [rows.block(f0) for rows in own]
+            up_blocks = [rows.block(f0) for rows in up]
+            for e in range(LANES):
+                step(
+                    builder.extract_element(p_vec, ir.Constant(_I32, e)),
+                    [blk[e] for blk in own_blocks],
+                    [blk[e] for blk in up_blocks],
+                )
+        tail = builder.mul(n_blocks, ir.Constant(_I64, LANES))
+        with cgutils.for_range_slice(builder, tail, n_feat, ir.Constant(_I64, 1)) as (f, _):
+            step(
+                builder.load(builder.gep(p_row, [f])),
+                [rows.column(f) for rows in own],
+                [rows.column(f) for rows in up],
+            )
         for g in range(len(own)):
             _store_lanes(context, builder, ol_ty, ol_val, acc_left[g], g * LANES)
             _store_lanes(context, builder, ou_ty, ou_val, acc_up[g], g * LANES)
