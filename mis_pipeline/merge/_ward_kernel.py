@@ -2,9 +2,9 @@
 
 Imported lazily by :func:`mis_pipeline.merge.ward_grid`: importing this module imports numba,
 and compilation happens on the first call (cached on disk with ``cache=True``). numba keys
-that cache on this file alone: after editing ``_lanes.py`` or ``_heap.py`` (which this kernel
-inlines), delete ``__pycache__/*.nb[ic]`` beside them, or a stale kernel may be loaded
-(installing a new version rewrites this file too, which invalidates the cache).
+that cache on this file alone: after editing ``_lanes.py``, ``_ir.py`` or ``_heap.py``
+(which this kernel inlines), delete ``__pycache__/*.nb[ic]`` beside them, or a stale kernel
+may be loaded (installing a new version rewrites this file too, which invalidates the cache).
 
 The kernel reproduces ``sklearn.cluster.ward_tree(X, connectivity=grid_to_graph(h, w))``
 merge for merge, not only as a set of clusters:
