@@ -1,7 +1,9 @@
 """Classical baseline: OpenCV GrabCut (Rother et al. 2004) seeded from the clicks.
 
-Every click runs GrabCut from scratch (deterministic: OpenCV's GMM initialisation uses k-means
-with a fixed internal seed), on a mask built as follows:
+Every click runs GrabCut from scratch, on a mask built as follows (deterministic per sample:
+OpenCV's GMM initialisation draws k-means++ centres from the calling thread's global RNG, which
+is re-seeded with ``seed`` before every call, so a result does not depend on what ran before
+it in the same process):
 
 - ``init="frame"`` (default): GrabCut's own rectangle initialisation, with the rectangle being
   the image minus a frame of ``frame_margin`` times each side: the frame is probable background,
@@ -64,6 +66,7 @@ def grabcut_from_clicks(
     init: str = "frame",
     frame_margin: float = 0.05,
     max_side: int | None = None,
+    seed: int = 0,
 ) -> np.ndarray:
     """GrabCut foreground probability ``(H, W) float32`` (0/1 unless ``max_side`` rescales) of RGB
     ``image`` ``(H, W, 3) uint8`` seeded by ``clicks`` (``(row, col)``); see the module docstring."""
@@ -90,6 +93,7 @@ def grabcut_from_clicks(
         return np.full((h, w), 1.0 if has_fg else 0.0, dtype=np.float32)
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(int(seed))  # k-means++ initialisation of the GMMs uses cv::theRNG()
     cv2.grabCut(np.ascontiguousarray(work[:, :, ::-1]), mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.float32)
     if scale < 1.0:
