@@ -11,8 +11,11 @@ Quick use::
     result.summary()["noc"]["90"]
 
 Modules: :mod:`.clicker` (the RITM clicker), :mod:`.metrics` (IoU, NoC/NoF), :mod:`.datasets`
-and :mod:`.parts` (loaders), :mod:`.predictors` (interface + registry), :mod:`.runner`
-(sequential / process-pool evaluation), :mod:`.results` (files, summary), :mod:`.plots`.
+and :mod:`.parts` (benchmark loaders; RefCut's part combinations and references),
+:mod:`.predictors` (interface + registry: tree, graphcut, oracle, gt, empty), :mod:`.tree_mrf`
+(exact two-state MRF on a merge tree), :mod:`.refine` (colour guided filter), :mod:`.runner`
+(sequential / process-pool evaluation), :mod:`.results` (files, summary table), :mod:`.plots`
+(IoU curves, clicks drawn on images).
 """
 
 from .clicker import Click, Clicker, next_click
