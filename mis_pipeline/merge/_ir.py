@@ -88,15 +88,12 @@ class _Rows:
         return out
 
     def block(self, f0: ir.Value) -> list[ir.Value]:
-        """Columns f0 .. f0+7 as 8 <8 x double> (lane q = row q)."""
-        return _transpose8(self.builder, self._values(f0, LANES))
+        """Per row, features f0 .. f0+7 as <8 x double>."""
+        return self._values(f0, LANES)
 
-    def column(self, f: ir.Value) -> ir.Value:
-        """Column f as <8 x double>."""
-        v = ir.Constant(_V_F64, ir.Undefined)
-        for q, x in enumerate(self._values(f, 1)):
-            v = self.builder.insert_element(v, x, ir.Constant(_I32, q))
-        return v
+    def scalars(self, f: ir.Value) -> list[ir.Value]:
+        """Per row, feature f as double."""
+        return self._values(f, 1)
 
 
 def _divide(builder: ir.IRBuilder, m: ir.Value, s: ir.Value, r: ir.Value) -> ir.Value:
@@ -210,50 +207,12 @@ class _MixedRows:
         return out
 
     def block(self, f0):
-        """Columns f0 .. f0+7 as 8 <8 x double> (lane q = row q), by an 8x8 transpose."""
-        return _transpose8(self.builder, self._lane_values(f0, LANES))
+        """Per lane, the centroid's features f0 .. f0+7 as <8 x double>."""
+        return self._lane_values(f0, LANES)
 
-    def column(self, f):
-        """Column f as <8 x double>."""
-        b = self.builder
-        v = ir.Constant(_V_F64, ir.Undefined)
-        for q, x in enumerate(self._lane_values(f, 1)):
-            v = b.insert_element(v, x, ir.Constant(_I32, q))
-        return v
-
-
-def _shuffle(builder: ir.IRBuilder, a: ir.Value, b: ir.Value, mask: list[int]) -> ir.Value:
-    return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, len(mask)), mask))
-
-
-def _transpose8(builder: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
-    """Transpose 8 <8 x double> rows into 8 columns with 24 two-input shuffles (pairs of
-    elements, then of 128-bit and 256-bit halves), which LLVM lowers to unpack/permute
-    instructions."""
-    lo = [0, 8, 2, 10, 4, 12, 6, 14]
-    hi = [1, 9, 3, 11, 5, 13, 7, 15]
-    t = []
-    for p in range(0, 8, 2):
-        t += [
-            _shuffle(builder, rows[p], rows[p + 1], lo),
-            _shuffle(builder, rows[p], rows[p + 1], hi),
-        ]
-    # t[0] = r0/r1 even columns, t[1] = r0/r1 odd columns, t[2], t[3] = r2/r3, ...
-    q_lo = [0, 1, 8, 9, 4, 5, 12, 13]
-    q_hi = [2, 3, 10, 11, 6, 7, 14, 15]
-    u = []
-    for p in (0, 4):
-        u += [
-            _shuffle(builder, t[p], t[p + 2], q_lo),  # columns 0 | 4 of rows p..p+3
-            _shuffle(builder, t[p + 1], t[p + 3], q_lo),  # columns 1 | 5
-            _shuffle(builder, t[p], t[p + 2], q_hi),  # columns 2 | 6
-            _shuffle(builder, t[p + 1], t[p + 3], q_hi),  # columns 3 | 7
-        ]
-    h_lo = [0, 1, 2, 3, 8, 9, 10, 11]
-    h_hi = [4, 5, 6, 7, 12, 13, 14, 15]
-    cols = [_shuffle(builder, u[c], u[c + 4], h_lo) for c in range(4)]
-    cols += [_shuffle(builder, u[c], u[c + 4], h_hi) for c in range(4)]
-    return cols
+    def scalars(self, f):
+        """Per lane, the centroid's feature f as double."""
+        return self._lane_values(f, 1)
 
 
 def _row_ptr(context, builder, arr_ty, arr_val, row_ty, row_val):
@@ -264,22 +223,43 @@ def _row_ptr(context, builder, arr_ty, arr_val, row_ty, row_val):
     return builder.gep(arr.data, [builder.mul(r, n_cols)]), n_cols
 
 
-def _add_square(builder: ir.IRBuilder, acc: ir.Value, a: ir.Value, b: ir.Value) -> None:
-    """acc += (a - b) ** 2, lane by lane. No fast-math flags: IEEE subtract, multiply and
-    add, never fused into an FMA, never reordered."""
-    d = builder.fsub(a, b)
-    builder.store(builder.fadd(builder.load(acc), builder.fmul(d, d)), acc)
+class _LaneSums:
+    """``LANES`` independent float64 sums of squares ``sum_f d_q[f] ** 2``, one per lane ``q``:
+    a vector accumulator per lane for blocks of ``LANES`` features and a scalar one for the
+    tail, each updated by fused multiply-adds; :meth:`store` adds each lane's partial sums
+    in a fixed tree order. The order differs from a sequential sum (that is the point: no
+    add-latency chain), so results differ from it by rounding; the kernel bounds that
+    difference (see ``_ward_kernel.py``, "Exact selection from fast distances")."""
+
+    def __init__(self, builder: ir.IRBuilder) -> None:
+        self.builder = builder
+        self.vec = [
+            cgutils.alloca_once_value(builder, ir.Constant(_V_F64, [0.0] * LANES))
+            for _ in range(LANES)
+        ]
+        self.sca = [cgutils.alloca_once_value(builder, ir.Constant(_F64, 0.0)) for _ in range(LANES)]
+
+    def add(self, q: int, d: ir.Value) -> None:
+        """acc_q += d * d (one rounding), ``d`` a <LANES x double> block or a double."""
+        b = self.builder
+        acc = self.vec[q] if isinstance(d.type, ir.VectorType) else self.sca[q]
+        b.store(_fma(b, d, d, b.load(acc)), acc)
+
+    def store(self, context, out_ty, out_val, offset: int = 0) -> None:
+        b = self.builder
+        out = context.make_array(out_ty)(context, b, out_val)
+        for q in range(LANES):
+            v = b.load(self.vec[q])
+            parts = [b.extract_element(v, ir.Constant(_I32, e)) for e in range(LANES)]
+            while len(parts) > 1:
+                parts = [b.fadd(parts[e], parts[e + len(parts) // 2]) for e in range(len(parts) // 2)]
+            total = b.fadd(parts[0], b.load(self.sca[q]))
+            b.store(total, b.gep(out.data, [ir.Constant(_I64, offset + q)]))
 
 
-def _store_lanes(context, builder, out_ty, out_val, acc: ir.Value, offset: int) -> None:
-    out = context.make_array(out_ty)(context, builder, out_val)
-    res = builder.load(acc)
-    for q in range(LANES):
-        builder.store(
-            builder.extract_element(res, ir.Constant(_I32, q)),
-            builder.gep(out.data, [ir.Constant(_I64, offset + q)]),
-        )
-
-
-def _zero_acc(builder: ir.IRBuilder) -> ir.Value:
-    return cgutils.alloca_once_value(builder, ir.Constant(_vec(_F64), [0.0] * LANES))
+def _fma(builder: ir.IRBuilder, a: ir.Value, b: ir.Value, c: ir.Value) -> ir.Value:
+    """``a * b + c`` with one rounding (llvm.fma), scalars or vectors of double."""
+    ty = a.type
+    name = f"llvm.fma.v{ty.count}f64" if isinstance(ty, ir.VectorType) else "llvm.fma.f64"
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), name)
+    return builder.call(fn, [a, b, c])

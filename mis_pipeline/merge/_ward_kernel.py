@@ -60,7 +60,7 @@ import numpy as np
 from numba import njit
 
 from ._heap import heap_before, iheap_remove, iheap_set, iheapify
-from ._lanes import LANES, sqdist_left_up, sqdist_merged, sqdist_row_mixed
+from ._lanes import LANES, sqdist_merged, sqdist_pairs, sqdist_row_mixed
 
 __all__ = ["ward_grid_kernel", "ward_pair_criterion", "sum_of_squares"]
 
@@ -113,8 +113,36 @@ def _best_of(v, adj_off, adj_len, pool, pool_d):
     return best_c, best_p
 
 
+@njit(cache=True)
+def _exact_cost(X, S, slot_of, size, a, b, n):
+    """scikit-learn's criterion of live clusters ``a`` and ``b``, bit for bit: centroids by
+    IEEE division of the float64 sums (a leaf's is its input row), the squared differences
+    summed sequentially over the features, then ``pa * w`` (see the module doc)."""
+    sa = size[a]
+    sb = size[b]
+    ra = a if a < n else slot_of[a]
+    rb = b if b < n else slot_of[b]
+    pa = 0.0
+    for f in range(X.shape[1]):
+        xa = np.float64(X[ra, f]) if a < n else S[ra, f] / sa
+        xb = np.float64(X[rb, f]) if b < n else S[rb, f] / sb
+        d = xa - xb
+        pa += d * d
+    return pa * ((sa * sb) / (sa + sb))
+
+
+@njit(cache=True, inline="always")
+def _pos_in_list(v, u, adj_off, adj_len, pool):
+    """Index in the pool of neighbour ``u`` within node ``v``'s list (it is there)."""
+    o = adj_off[v]
+    for q in range(adj_len[v]):
+        if pool[o + q] == u:
+            return o + q
+    return np.int64(-1)
+
+
 @njit(cache=True, nogil=True)
-def ward_grid_kernel(X, grid_h, grid_w, S):
+def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale):
     """Connectivity-constrained Ward tree of a ``grid_h x grid_w`` grid (see module doc).
 
     Assumes checked input (the public wrapper :func:`mis_pipeline.merge.ward_grid` does the
@@ -123,18 +151,31 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
     row-major grid order (``r * grid_w + c``); ``grid_h, grid_w >= 1``, ``C >= 1`` and
     ``grid_h * grid_w >= 2``. ``S`` is a C-contiguous float64 ``(max(n // 2, 1), C)`` work
     array (contents ignored; allocated by the caller, where numpy backs large arrays with
-    huge pages).
+    huge pages). ``tol_scale`` multiplies the error bound of the fast distances: 1.0 is the
+    proven bound; tests pass larger values to drive the exact fallbacks (any value >= 1
+    gives the same tree).
     Nothing is checked here.
 
-    Returns ``(children (n-1, 2) int32, cost (n-1,) float64, compactions int)``, the last the
-    number of times the neighbour pool was compacted (for tests).
+    Returns ``(children (n-1, 2) int32, cost (n-1,) float32, stats (4,) int64)``, the
+    costs being scikit-learn's float64 criteria rounded to float32 and ``stats`` (for tests
+    and benchmarks) the number of pool compactions, of merge selections that needed exact
+    criteria, of exact criteria evaluated in all, and of heap entries visited by walks.
     """
     n = grid_h * grid_w
     n_nodes = 2 * n - 1
     n_edges = grid_h * (grid_w - 1) + grid_w * (grid_h - 1)
+    n_feat = X.shape[1]
+
+    # Error bound of the fast criteria (see "Exact selection from fast distances" in the
+    # module doc): scikit-learn's value c of a pair lies in [c_hat / F - ETA, c_hat * F + ETA].
+    # Proven with F = 1 + (C + 1) * 2**-52 and ETA = n * C * 2**-1074; both taken about twice
+    # (F) and sixteen times (ETA) larger.
+    F = 1.0 + tol_scale * (2.0 * n_feat + 16.0) * 2.0**-52
+    ETA = tol_scale * (float(n) * (n_feat + 4.0)) * 2.0**-1070
 
     children = np.empty((n - 1, 2), dtype=np.int32)
-    cost = np.empty(n - 1, dtype=np.float64)
+    cost = np.empty(n - 1, dtype=np.float32)
+    stats = np.zeros(4, dtype=np.int64)
 
     # Cluster sizes as float64, exactly scikit-learn's moments_1 (small exact integers).
     size = np.empty(n_nodes, dtype=np.float64)
@@ -145,7 +186,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
     # Internal clusters' float64 sums live in slots of S. Live internal clusters are disjoint
     # with >= 2 leaves each, so n // 2 slots always suffice, and a merge reuses a child's
     # slot. Leaves need no slot: their sum and centroid are their input row. Centroids are
-    # never stored: they are derived from the sums where needed (see _lanes.py). Extra
+    # never stored: they are derived from the sums where needed (see _ir.py). Extra
     # memory: (n/2) * C float64, the size of a float32 feature array.
     n_slots = S.shape[0]
     slot_of = np.full(n_nodes, -1, dtype=np.int32)
@@ -156,42 +197,44 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
 
     # Adjacency: the neighbours of node v are pool[adj_off[v] : adj_off[v] + adj_len[v]],
     # pool_d holding the criterion of each pair (so a neighbour's best pair can be re-found
-    # without recomputing distances). A merge rewrites i/j into k inside each neighbour's
-    # list (which never grows), so only the new cluster needs a fresh block, appended at the
-    # end. Blocks sit in node-id order, so the pool compacts in place. A merge removes >= 1
-    # adjacency and adds none: live lists never exceed 2 * n_edges entries, so 4 * n_edges
-    # is room enough after a compaction.
+    # without recomputing distances) and pool_x whether that criterion is exact (1) or fast
+    # (0). A merge rewrites i/j into k inside each neighbour's list (which never grows), so
+    # only the new cluster needs a fresh block, appended at the end. Blocks sit in node-id
+    # order, so the pool compacts in place. A merge removes >= 1 adjacency and adds none:
+    # live lists never exceed 2 * n_edges entries, so 4 * n_edges is room enough after a
+    # compaction.
     adj_off = np.zeros(n_nodes, dtype=np.int64)
     adj_len = np.zeros(n_nodes, dtype=np.int32)
     pool_cap = 4 * n_edges + 16
     pool = np.empty(pool_cap, dtype=np.int32)
     pool_d = np.empty(pool_cap, dtype=np.float64)
+    pool_x = np.zeros(pool_cap, dtype=np.uint8)
 
     # Criteria of the leaf pairs: d_up[v] for (v, v - grid_w), d_left[v] for (v, v - 1).
+    # One batch: lanes 0..3 the left pairs, lanes 4..7 the up pairs of 4 leaves (a missing
+    # pair measures a leaf against itself; unused).
     d_up = np.empty(n, dtype=np.float64)
     d_left = np.empty(n, dtype=np.float64)
-    # Scratch for one batch of distances: 2 * LANES leaves (initial pairs), LANES neighbours
-    # per merge.
-    ra = np.empty(2 * LANES, dtype=np.int32)
-    rb = np.empty(2 * LANES, dtype=np.int32)
-    dist = np.empty(2 * LANES, dtype=np.float64)
-    dist_up = np.empty(2 * LANES, dtype=np.float64)
+    half = LANES // 2
+    ra = np.empty(LANES, dtype=np.int32)
+    rb = np.empty(LANES, dtype=np.int32)
+    dist = np.empty(LANES, dtype=np.float64)
     lane_size = np.empty(LANES, dtype=np.float64)  # per neighbour lane: size, 1 / size
     lane_recip = np.empty(LANES, dtype=np.float64)
-    wk = np.empty((1, X.shape[1]), dtype=np.float64)  # centroid of the new cluster
-    for v0 in range(0, n, 2 * LANES):
-        for q in range(2 * LANES):
-            v = min(v0 + q, n - 1)  # lanes past the end repeat the last leaf (unused)
+    wk = np.empty((1, n_feat), dtype=np.float64)  # centroid of the new cluster
+    for v0 in range(0, n, half):
+        for q in range(half):
+            v = min(v0 + q, n - 1)
             ra[q] = v
-            rb[q] = max(v - grid_w, 0)  # the first grid row has no up edge (unused)
-        sqdist_left_up(X, ra, rb, max(v0 - 1, 0), dist, dist_up)
-        for q in range(min(2 * LANES, n - v0)):
+            ra[half + q] = v
+            rb[q] = v - 1 if v % grid_w != 0 else v
+            rb[half + q] = v - grid_w if v >= grid_w else v
+        sqdist_pairs(X, ra, rb, dist)
+        for q in range(min(half, n - v0)):
             v = v0 + q
             # two leaves: w = (1 * 1) / (1 + 1), cost = pa * w
-            if v % grid_w != 0:
-                d_left[v] = dist[q] * 0.5
-            if v >= grid_w:
-                d_up[v] = dist_up[q] * 0.5
+            d_left[v] = dist[q] * 0.5
+            d_up[v] = dist[half + q] * 0.5
 
     pool_end = 0
     for r in range(grid_h):
@@ -217,10 +260,11 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
             adj_len[v] = pool_end - adj_off[v]
 
     # Indexed heap with one entry per live cluster: its best pair (smallest key among its
-    # adjacent pairs). The global minimum pair is the best pair of both its clusters, so it
-    # is at the root. A merge removes the two children's entries and updates in place the
-    # entries of the neighbours whose best pair changed, so no stale entry is ever pushed or
-    # popped (scikit-learn pushes every new pair and skips dead ones when popping).
+    # adjacent pairs, by the stored criteria). The smallest pair is the best pair of both
+    # its clusters, so it is at the root. A merge removes the two children's entries and
+    # updates in place the entries of the neighbours whose best pair changed, so no stale
+    # entry is ever pushed or popped (scikit-learn pushes every new pair and skips dead ones
+    # when popping).
     hk = np.empty(n, dtype=np.float64)
     hp = np.empty(n, dtype=np.int64)
     hn = np.empty(n, dtype=np.int32)
@@ -239,20 +283,131 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
 
     mark = np.full(n_nodes, -1, dtype=np.int32)  # dedupes the new cluster's neighbours
     mask32 = np.int64(0xFFFFFFFF)
+    stack = np.empty(n + 2, dtype=np.int32)  # heap entries still to visit
+    cand = np.empty(2 * n_edges + 2, dtype=np.int64)  # pairs to evaluate exactly
+    # Every live pair stored at or below clean_below holds an exact criterion, except the
+    # fast pairs in the dirty list (dirty_d: their stored values). A walk of the heap raises
+    # clean_below; fast criteria stored below it join the dirty list. This lets the
+    # selection skip walks over large classes of already-settled exact ties.
+    clean_below = -np.inf
+    dirty = np.empty(pool_cap, dtype=np.int64)
+    dirty_d = np.empty(pool_cap, dtype=np.float64)
+    n_dirty = 0
 
-    compactions = 0
     for step in range(n - 1):
         k = n + step
+        # ---- select the smallest pair exactly (see "Exact selection from fast distances"
+        # in the module doc). The root holds the smallest pair p0 by the stored criteria.
+        while True:
+            c0 = hk[0]
+            p0 = hp[0]
+            if c0 == 0.0:
+                break  # a fast zero is an exact zero, and (0, pair) ties order exactly
+            i0 = np.int64(p0 >> 32)
+            j0 = np.int64(p0 & mask32)
+            x0 = pool_x[_pos_in_list(i0, j0, adj_off, adj_len, pool)] != 0
+            upper0 = c0 if x0 else c0 * F + ETA
+            thr = (upper0 + ETA) * F  # pairs stored at or below thr might precede p0
+            n_cand = 0
+            if not x0:
+                # Does any other pair have a stored criterion <= thr? p0 has two entries,
+                # the root and a child of it; any other entry <= thr lies below the root's
+                # other child or below the duplicate, so three entries tell.
+                dup = 1 if heap_size > 1 and hp[1] == p0 else 2
+                other = 3 - dup
+                near = other < heap_size and hk[other] <= thr
+                for e in range(2 * dup + 1, min(2 * dup + 3, heap_size)):
+                    near = near or hk[e] <= thr
+                if not near:
+                    break  # the usual case: p0 is the exact smallest pair
+                cand[0] = p0  # settle p0 itself; the next round looks at the others
+                n_cand = 1
+            elif thr <= clean_below:
+                # Every pair stored below clean_below is exact, except those in the dirty
+                # list: only they can hide an exact value below p0's.
+                q = 0
+                while q < n_dirty:
+                    pr = dirty[q]
+                    hi = np.int64(pr >> 32)
+                    lo = np.int64(pr & mask32)
+                    settled = not (alive[hi] and alive[lo])
+                    if not settled:
+                        settled = pool_x[_pos_in_list(hi, lo, adj_off, adj_len, pool)] != 0
+                    if settled:
+                        n_dirty -= 1
+                        dirty[q] = dirty[n_dirty]
+                        dirty_d[q] = dirty_d[n_dirty]
+                        continue
+                    if dirty_d[q] <= thr:
+                        cand[n_cand] = pr
+                        n_cand += 1
+                    q += 1
+                if n_cand == 0:
+                    break
+            else:
+                # Walk the heap entries <= thr (a pair's two owners both have entries at or
+                # below its value) and collect the fast pairs stored <= thr.
+                sp = 1
+                stack[0] = 0
+                while sp > 0:
+                    sp -= 1
+                    e = np.int64(stack[sp])
+                    stats[3] += 1
+                    if hk[e] > thr:
+                        continue
+                    v = np.int64(hn[e])
+                    o = adj_off[v]
+                    for q in range(adj_len[v]):
+                        u = np.int64(pool[o + q])
+                        if u < v and pool_x[o + q] == 0 and pool_d[o + q] <= thr:
+                            cand[n_cand] = (v << 32) | u
+                            n_cand += 1
+                    if 2 * e + 1 < heap_size:
+                        stack[sp] = 2 * e + 1
+                        sp += 1
+                    if 2 * e + 2 < heap_size:
+                        stack[sp] = 2 * e + 2
+                        sp += 1
+                # once these are settled, every live pair stored <= thr is exact
+                clean_below = thr
+                n_dirty = 0
+                if n_cand == 0:
+                    break
+            stats[1] += 1
+            stats[2] += n_cand
+            for g in range(n_cand):
+                hi = np.int64(cand[g] >> 32)
+                lo = np.int64(cand[g] & mask32)
+                c_ex = _exact_cost(X, S, slot_of, size, hi, lo, n)
+                for side in range(2):
+                    a = hi if side == 0 else lo
+                    b = lo if side == 0 else hi
+                    pa_ = _pos_in_list(a, b, adj_off, adj_len, pool)
+                    pool_d[pa_] = c_ex
+                    pool_x[pa_] = 1
+                    bc, bp = _best_of(a, adj_off, adj_len, pool, pool_d)
+                    if bc != best_cost[a] or bp != best_pair[a]:
+                        best_cost[a] = bc
+                        best_pair[a] = bp
+                        heap_size = iheap_set(hk, hp, hn, pos, heap_size, a, bc, bp)
+
         # ---- the smallest pair is at the root; both children leave the heap
         inert = hk[0]
         pair = hp[0]
         i = np.int64(pair >> 32)
         j = np.int64(pair & mask32)
+        c32 = np.float32(inert)
+        if inert != 0.0 and pool_x[_pos_in_list(i, j, adj_off, adj_len, pool)] == 0:
+            # The float32 cost is scikit-learn's float64 criterion rounded: decided by the
+            # bound unless a float32 rounding boundary falls inside it.
+            if np.float32(inert / F - ETA) != np.float32(inert * F + ETA):
+                stats[2] += 1
+                c32 = np.float32(_exact_cost(X, S, slot_of, size, i, j, n))
         heap_size = iheap_remove(hk, hp, hn, pos, heap_size, i)
         heap_size = iheap_remove(hk, hp, hn, pos, heap_size, j)
         children[step, 0] = j
         children[step, 1] = i
-        cost[step] = inert
+        cost[step] = c32
         size[k] = size[i] + size[j]
         sz = size[k]
 
@@ -283,7 +438,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
         # ---- neighbour list of k: (N(i) | N(j)) - {i, j}, appended to the pool
         need = adj_len[i] + adj_len[j]
         if pool_end + need > pool_cap:
-            compactions += 1
+            stats[0] += 1
             p = 0
             for v in range(k):  # i and j are still alive here and keep their lists
                 if alive[v]:
@@ -292,6 +447,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
                     for q in range(ln):  # destination <= source: safe in place
                         pool[p + q] = pool[o + q]
                         pool_d[p + q] = pool_d[o + q]
+                        pool_x[p + q] = pool_x[o + q]
                     adj_off[v] = p
                     p += ln
             pool_end = p
@@ -308,6 +464,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
                 if mark[t] != k:
                     mark[t] = k
                     pool[ok + deg] = t
+                    pool_x[ok + deg] = 0
                     deg += 1
         adj_len[k] = deg
         pool_end += deg
@@ -315,11 +472,12 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
         alive[j] = False
         alive[k] = True
 
-        # ---- criteria of k against its neighbours. Batches of LANES neighbours share one
-        # SIMD pass (see _lanes.py); the first batch also writes k's sums and centroid. A
-        # leaf neighbour's lane reads its input row X[t], an internal one its sums S[slot]
-        # divided by its size; k's centroid goes to the scratch row wk for later batches.
-        # (deg == 0 only for the root, as the grid is connected: its sums are never needed.)
+        # ---- criteria of k against its neighbours (fast sums). Batches of LANES neighbours
+        # share one SIMD pass (see _lanes.py); the first batch also writes k's sums and
+        # centroid. A leaf neighbour's lane reads its input row X[t], an internal one its
+        # sums S[slot] divided by its size; k's centroid goes to the scratch row wk for later
+        # batches. (deg == 0 only for the root, as the grid is connected: its sums are never
+        # needed.)
         for g in range(0, deg, LANES):
             cnt = min(LANES, deg - g)
             bits = 0
@@ -347,8 +505,17 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
                 sqdist_row_mixed(wk, 0, S, X, rb, bits, lane_size, lane_recip, dist)
             for q in range(cnt):
                 st = size[pool[ok + g + q]]
-                # exactly scikit-learn's (m1[k] * m1[t]) / (m1[k] + m1[t]), then pa * w
-                pool_d[ok + g + q] = dist[q] * ((sz * st) / (sz + st))
+                # as scikit-learn: (m1[k] * m1[t]) / (m1[k] + m1[t]), then pa * w
+                c_new = dist[q] * ((sz * st) / (sz + st))
+                pool_d[ok + g + q] = c_new
+                if c_new <= clean_below:
+                    if n_dirty == dirty.shape[0]:  # full: forget it all, walk next time
+                        clean_below = -np.inf
+                        n_dirty = 0
+                    else:
+                        dirty[n_dirty] = (np.int64(k) << 32) | pool[ok + g + q]
+                        dirty_d[n_dirty] = c_new
+                        n_dirty += 1
 
         # ---- each neighbour t: i and/or j become k in its list (which never grows), with
         # the new criterion; then t's best pair is refreshed and pushed if it changed.
@@ -366,9 +533,11 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
                         ln -= 1
                         pool[o + p] = pool[o + ln]
                         pool_d[o + p] = pool_d[o + ln]
+                        pool_x[o + p] = pool_x[o + ln]
                         continue
                     pool[o + p] = k
                     pool_d[o + p] = c_kt
+                    pool_x[o + p] = 0
                     found = True
                 p += 1
             adj_len[t] = ln
@@ -384,7 +553,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
                 if heap_before(c_kt, p_kt, bc, bp):
                     bc = c_kt
                     bp = p_kt
-            if bp != old:
+            if bp != old or bc != best_cost[t]:
                 best_cost[t] = bc
                 best_pair[t] = bp
                 heap_size = iheap_set(hk, hp, hn, pos, heap_size, t, bc, bp)
@@ -396,4 +565,4 @@ def ward_grid_kernel(X, grid_h, grid_w, S):
             best_pair[k] = bp
             heap_size = iheap_set(hk, hp, hn, pos, heap_size, k, bc, bp)
 
-    return children, cost, compactions
+    return children, cost, stats

@@ -134,5 +134,5 @@ def ward_grid(features: np.ndarray) -> MergeTree:
     # on the merge loop's random row accesses.
     sums = np.empty((n_slots, X.shape[1]), dtype=np.float64)
     logger.debug("ward_grid: %dx%d grid, %d channels (%s)", grid_h, grid_w, X.shape[1], X.dtype)
-    children, cost, _ = ward_grid_kernel(X, grid_h, grid_w, sums)
-    return MergeTree(children=children, cost=cost.astype(np.float32), grid_shape=(grid_h, grid_w))
+    children, cost, _ = ward_grid_kernel(X, grid_h, grid_w, sums, 1.0)
+    return MergeTree(children=children, cost=cost, grid_shape=(grid_h, grid_w))
