@@ -258,3 +258,29 @@ def sqdist_merged(
         types.void(S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, sizes, recips, out),
         codegen,
     )
+
+
+@intrinsic
+def prefetch(typingctx, arr, i):
+    """Hint the cache to fetch element ``i`` of the 1-D array ``arr`` for reading (no effect
+    on results; an out-of-range ``i`` is harmless, a prefetch never faults)."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 1):
+        raise TypingError(f"arr must be a 1-D array, got {arr}")
+    _check_int(i, "i")
+
+    def codegen(context, builder, sig, args):
+        arr_val, i_val = args
+        a = context.make_array(sig.args[0])(context, builder, arr_val)
+        idx = context.cast(builder, i_val, sig.args[1], types.int64)
+        ptr_ty = ir.IntType(8).as_pointer()
+        fn = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [ptr_ty, ir.IntType(32)] + [ir.IntType(32)] * 2),
+            "llvm.prefetch",
+        )
+        ptr = builder.bitcast(builder.gep(a.data, [idx]), ptr_ty)
+        i32 = ir.IntType(32)
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, i), codegen

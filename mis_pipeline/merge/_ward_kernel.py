@@ -60,7 +60,7 @@ import numpy as np
 from numba import njit
 
 from ._heap import heap_before, iheap_remove, iheap_set, iheapify
-from ._lanes import LANES, sqdist_merged, sqdist_pairs, sqdist_row_mixed
+from ._lanes import LANES, prefetch, sqdist_merged, sqdist_pairs, sqdist_row_mixed
 
 __all__ = ["ward_grid_kernel", "ward_pair_criterion", "sum_of_squares"]
 
@@ -468,6 +468,16 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale):
                     deg += 1
         adj_len[k] = deg
         pool_end += deg
+        # The neighbours' lists and heap entries are updated after the distance pass below;
+        # ask for them now so that their cache misses overlap with it.
+        for q in range(deg):
+            t = pool[ok + q]
+            o = adj_off[t]
+            prefetch(pool, o)
+            prefetch(pool_d, o)
+            prefetch(pool_x, o)
+            prefetch(best_pair, t)
+            prefetch(hk, pos[t])
         alive[i] = False
         alive[j] = False
         alive[k] = True
@@ -564,5 +574,14 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale):
             best_cost[k] = bc
             best_pair[k] = bp
             heap_size = iheap_set(hk, hp, hn, pos, heap_size, k, bc, bp)
+
+        # ---- the next merge is (most likely) the root's pair: ask for what it reads first
+        if heap_size > 0:
+            for side in range(2):
+                v = np.int64(hp[0] >> 32) if side == 0 else np.int64(hp[0] & mask32)
+                o = adj_off[v]
+                prefetch(pool, o)
+                prefetch(pool_d, o)
+                prefetch(pool_x, o)
 
     return children, cost, stats
