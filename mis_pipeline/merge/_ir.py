@@ -245,10 +245,11 @@ class _LaneSums:
         acc = self.vec[q] if isinstance(d.type, ir.VectorType) else self.sca[q]
         b.store(_fma(b, d, d, b.load(acc)), acc)
 
-    def store(self, context, out_ty, out_val, offset: int = 0) -> None:
+    def store(self, context, out_ty, out_val, offset: int = 0, lanes: int = LANES) -> None:
+        """``out[offset + q]`` = lane ``q``'s total, for the first ``lanes`` lanes."""
         b = self.builder
         out = context.make_array(out_ty)(context, b, out_val)
-        for q in range(LANES):
+        for q in range(lanes):
             v = b.load(self.vec[q])
             parts = [b.extract_element(v, ir.Constant(_I32, e)) for e in range(LANES)]
             while len(parts) > 1:

@@ -62,7 +62,7 @@ from numba import njit
 from ._heap import heap_before, iheap_remove, iheap_set, iheapify
 from ._lanes import LANES, prefetch, sqdist_merged, sqdist_pairs, sqdist_row_mixed
 
-__all__ = ["ward_grid_kernel", "ward_pair_criterion", "sum_of_squares"]
+__all__ = ["ward_grid_kernel", "ward_pair_criterion"]
 
 
 # --------------------------------------------------------------------------- distances
@@ -78,22 +78,6 @@ def ward_pair_criterion(sums_a, size_a, sums_b, size_b):
         d = sums_a[f] / size_a - sums_b[f] / size_b
         pa += d * d
     return pa * ((size_a * size_b) / (size_a + size_b))
-
-
-@njit(cache=True, nogil=True, fastmath={"reassoc"})
-def sum_of_squares(X):
-    """``sum(X ** 2)`` in float64 over a 2-D float array, in one vectorised pass.
-
-    NaN or inf anywhere makes the result non-finite. Only reassociation is allowed (so the
-    sum vectorises): NaN/inf semantics are kept, and the result is only compared with a
-    bound, so its last bits do not matter.
-    """
-    acc = 0.0
-    for r in range(X.shape[0]):
-        for f in range(X.shape[1]):
-            x = np.float64(X[r, f])
-            acc += x * x
-    return acc
 
 
 # --------------------------------------------------------------------------- kernel
@@ -142,7 +126,7 @@ def _pos_in_list(v, u, adj_off, adj_len, pool):
 
 
 @njit(cache=True, nogil=True)
-def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale):
+def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     """Connectivity-constrained Ward tree of a ``grid_h x grid_w`` grid (see module doc).
 
     Assumes checked input (the public wrapper :func:`mis_pipeline.merge.ward_grid` does the
@@ -153,8 +137,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale):
     array (contents ignored; allocated by the caller, where numpy backs large arrays with
     huge pages). ``tol_scale`` multiplies the error bound of the fast distances: 1.0 is the
     proven bound; tests pass larger values to drive the exact fallbacks (any value >= 1
-    gives the same tree).
-    Nothing is checked here.
+    gives the same tree). ``max_energy``: the kernel's one input check, made in its first
+    pass over the features: unless ``sum(X ** 2) <= max_energy`` (NaN/inf fail it), it
+    returns at once with empty outputs and ``stats[0] == -1``; the caller reports why.
+    Nothing else is checked here.
 
     Returns ``(children (n-1, 2) int32, cost (n-1,) float32, stats (4,) int64)``, the
     costs being scikit-learn's float64 criteria rounded to float32 and ``stats`` (for tests
@@ -222,6 +208,8 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale):
     lane_size = np.empty(LANES, dtype=np.float64)  # per neighbour lane: size, 1 / size
     lane_recip = np.empty(LANES, dtype=np.float64)
     wk = np.empty((1, n_feat), dtype=np.float64)  # centroid of the new cluster
+    energy = np.empty(half, dtype=np.float64)
+    total_energy = 0.0
     for v0 in range(0, n, half):
         for q in range(half):
             v = min(v0 + q, n - 1)
@@ -229,12 +217,18 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale):
             ra[half + q] = v
             rb[q] = v - 1 if v % grid_w != 0 else v
             rb[half + q] = v - grid_w if v >= grid_w else v
-        sqdist_pairs(X, ra, rb, dist)
+        sqdist_pairs(X, ra, rb, dist, energy)
         for q in range(min(half, n - v0)):
             v = v0 + q
             # two leaves: w = (1 * 1) / (1 + 1), cost = pa * w
             d_left[v] = dist[q] * 0.5
             d_up[v] = dist[half + q] * 0.5
+            total_energy += energy[q]
+    # The input check, done in this first pass over the features: NaN or inf anywhere makes
+    # the energy non-finite, and the energy bounds every merge cost (see ward.py).
+    if not total_energy <= max_energy:
+        stats[0] = -1
+        return children[:0], cost[:0], stats
 
     pool_end = 0
     for r in range(grid_h):

@@ -59,14 +59,12 @@ def _check_features(features: object) -> np.ndarray:
         )
     work = np.float64 if features.dtype.itemsize == 8 else np.float32
     # Native byte order, C order; a no-op (no copy) for the usual float32/float64 input.
-    X = np.ascontiguousarray(features.reshape(grid_h * grid_w, n_feat), dtype=work)
-    from ._ward_kernel import sum_of_squares  # numba: imported on first use
+    return np.ascontiguousarray(features.reshape(grid_h * grid_w, n_feat), dtype=work)
 
-    # One compiled pass, no temporary (np.isfinite would allocate a full bool array): NaN or
-    # inf anywhere makes the sum non-finite, and the sum bounds every merge cost.
-    energy = float(sum_of_squares(X))
-    if np.isfinite(energy) and energy <= MAX_SUM_OF_SQUARES:
-        return X
+
+def _raise_bad_values(X: np.ndarray, grid_w: int) -> None:
+    """Raise the ValueError that says why ``X`` failed the value check (non-finite values, or
+    a sum of squares above :data:`MAX_SUM_OF_SQUARES`)."""
     bad = ~np.isfinite(X)
     if bad.any():
         first = np.argwhere(bad)[0]
@@ -76,6 +74,7 @@ def _check_features(features: object) -> np.ndarray:
             f"{int(np.isinf(X).sum())} inf), first at (row={r}, col={c}, "
             f"channel={int(first[1])}); all values must be finite"
         )
+    energy = float(np.sum(np.square(X, dtype=np.float64)))
     raise ValueError(
         f"features are too large: their sum of squares is {energy:.3g} (largest magnitude "
         f"{float(np.abs(X).max()):.3g}); at most {MAX_SUM_OF_SQUARES:.3g} is allowed so that "
@@ -121,6 +120,8 @@ def ward_grid(features: np.ndarray) -> MergeTree:
     grid_h, grid_w = int(features.shape[0]), int(features.shape[1])
     n = grid_h * grid_w
     if n == 1:
+        if not float(np.sum(np.square(X, dtype=np.float64))) <= MAX_SUM_OF_SQUARES:
+            _raise_bad_values(X, grid_w)
         return MergeTree(
             children=np.empty((0, 2), dtype=np.int32),
             cost=np.empty(0, dtype=np.float32),
@@ -134,5 +135,9 @@ def ward_grid(features: np.ndarray) -> MergeTree:
     # on the merge loop's random row accesses.
     sums = np.empty((n_slots, X.shape[1]), dtype=np.float64)
     logger.debug("ward_grid: %dx%d grid, %d channels (%s)", grid_h, grid_w, X.shape[1], X.dtype)
-    children, cost, _ = ward_grid_kernel(X, grid_h, grid_w, sums, 1.0)
+    # The kernel checks the values (finite, sum of squares bounded) in its first pass over
+    # them, which saves a separate pass over a large feature array.
+    children, cost, stats = ward_grid_kernel(X, grid_h, grid_w, sums, 1.0, MAX_SUM_OF_SQUARES)
+    if stats[0] < 0:
+        _raise_bad_values(X, grid_w)
     return MergeTree(children=children, cost=cost, grid_shape=(grid_h, grid_w))

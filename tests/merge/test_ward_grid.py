@@ -134,7 +134,7 @@ def test_criteria_and_costs_are_sklearns() -> None:
     h, w, c = 9, 12, 37  # C not a multiple of the SIMD width
     X = (rng.standard_normal((h * w, c)) * 3).astype(np.float32)
     n = h * w
-    children, cost32, _ = ward_grid_kernel(X, h, w, np.empty((n // 2, c)), 1.0)
+    children, cost32, _ = ward_grid_kernel(X, h, w, np.empty((n // 2, c)), 1.0, np.inf)
     assert cost32.dtype == np.float32
     slot_of = np.full(2 * n - 1, -1, np.int32)
     slot_of[n:] = np.arange(n - 1)
@@ -157,7 +157,7 @@ def test_exact_fallbacks_give_sklearns_tree_and_costs(kind: str, dtype: type, to
     feats = make_features(h, w, c, kind, dtype, np.random.default_rng(21))
     n = h * w
     X = np.ascontiguousarray(feats.reshape(n, c))
-    children, cost32, stats = ward_grid_kernel(X, h, w, np.empty((n // 2, c)), tol_scale)
+    children, cost32, stats = ward_grid_kernel(X, h, w, np.empty((n // 2, c)), tol_scale, np.inf)
     ref = ward_grid_sklearn(feats)
     np.testing.assert_array_equal(children, ref.children)
     np.testing.assert_array_equal(cost32, ref.cost)
@@ -176,7 +176,7 @@ def test_near_ties_are_settled_exactly_at_the_proven_bound() -> None:
     feats = make_features(h, w, c, "integer", np.float32, np.random.default_rng(3))
     n = h * w
     children, cost32, stats = ward_grid_kernel(
-        feats.reshape(n, c), h, w, np.empty((n // 2, c)), 1.0
+        feats.reshape(n, c), h, w, np.empty((n // 2, c)), 1.0, np.inf
     )
     ref = ward_grid_sklearn(feats)
     np.testing.assert_array_equal(children, ref.children)
@@ -193,8 +193,8 @@ def test_fast_distances_are_within_the_kernels_error_bound(dtype: type) -> None:
     from mis_pipeline.merge._lanes import LANES, sqdist_pairs
 
     @njit(cache=False)
-    def fast(X, ra, rb, out):
-        sqdist_pairs(X, ra, rb, out)
+    def fast(X, ra, rb, out, energy):
+        sqdist_pairs(X, ra, rb, out, energy)
 
     rng = np.random.default_rng(8)
     for c in (1, 7, 8, 37, 384, 1000):
@@ -203,8 +203,11 @@ def test_fast_distances_are_within_the_kernels_error_bound(dtype: type) -> None:
         ra = np.arange(LANES, dtype=np.int32)
         rb = ra + LANES
         out = np.empty(LANES)
-        fast(X, ra, rb, out)
+        energy = np.empty(LANES // 2)
+        fast(X, ra, rb, out, energy)
         bound = (2 * c + 16) * 2.0**-52
+        x64 = X.astype(np.float64)
+        np.testing.assert_allclose(energy, (x64[: LANES // 2] ** 2).sum(axis=1), rtol=bound)
         for q in range(LANES):
             pa = 0.0
             for f in range(c):  # sequential, as scikit-learn
@@ -252,6 +255,23 @@ def test_non_finite_values_are_reported_with_position(bad: float, dtype: type) -
     feats = np.zeros((3, 4, 2), dtype)
     feats[2, 1, 1] = bad
     with pytest.raises(ValueError, match=r"non-finite.*row=2, col=1, channel=1"):
+        ward_grid(feats)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 7, 2), (5, 7, 9), (9, 13, 16)])
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_value_check_covers_every_cell(shape: tuple[int, int, int], where: str) -> None:
+    """The kernel's fused value check reads every row, also those of a last partial batch."""
+    h, w, c = shape
+    cell = (0, 0) if where == "first" else (h - 1, w - 1)
+    for bad in (np.nan, np.inf):
+        feats = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        feats[cell[0], cell[1], c - 1] = bad
+        with pytest.raises(ValueError, match=rf"non-finite.*row={cell[0]}, col={cell[1]}"):
+            ward_grid(feats)
+    feats = np.full(shape, 1e18, np.float32)
+    feats[cell[0], cell[1]] = 3e19  # this cell alone exceeds the bound
+    with pytest.raises(ValueError, match="too large"):
         ward_grid(feats)
 
 
