@@ -125,6 +125,17 @@ def _pos_in_list(v, u, adj_off, adj_len, pool):
     return np.int64(-1)
 
 
+@njit(cache=True, inline="always")
+def _bounds(pa_fast, w, F, ETA):
+    """(lower, upper) bounds of scikit-learn's criterion of a pair from its fast sum of
+    squares ``pa_fast`` and its weight ``w``; (0, 0), an exact zero, for a zero sum. See
+    "Exact selection from fast distances" in the module doc."""
+    if pa_fast == 0.0:
+        return 0.0, 0.0
+    c = pa_fast * w
+    return max(c / F - ETA, 0.0), c * F + ETA
+
+
 @njit(cache=True, nogil=True)
 def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     """Connectivity-constrained Ward tree of a ``grid_h x grid_w`` grid (see module doc).
@@ -161,7 +172,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
 
     children = np.empty((n - 1, 2), dtype=np.int32)
     cost = np.empty(n - 1, dtype=np.float32)
-    stats = np.zeros(4, dtype=np.int64)
+    stats = np.zeros(3, dtype=np.int64)
 
     # Cluster sizes as float64, exactly scikit-learn's moments_1 (small exact integers).
     size = np.empty(n_nodes, dtype=np.float64)
@@ -194,13 +205,16 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     pool_cap = 4 * n_edges + 16
     pool = np.empty(pool_cap, dtype=np.int32)
     pool_d = np.empty(pool_cap, dtype=np.float64)
+    pool_h = np.empty(pool_cap, dtype=np.float64)
     pool_x = np.zeros(pool_cap, dtype=np.uint8)
 
     # Criteria of the leaf pairs: d_up[v] for (v, v - grid_w), d_left[v] for (v, v - 1).
     # One batch: lanes 0..3 the left pairs, lanes 4..7 the up pairs of 4 leaves (a missing
     # pair measures a leaf against itself; unused).
-    d_up = np.empty(n, dtype=np.float64)
-    d_left = np.empty(n, dtype=np.float64)
+    lo_up = np.empty(n, dtype=np.float64)
+    hi_up = np.empty(n, dtype=np.float64)
+    lo_left = np.empty(n, dtype=np.float64)
+    hi_left = np.empty(n, dtype=np.float64)
     half = LANES // 2
     ra = np.empty(LANES, dtype=np.int32)
     rb = np.empty(LANES, dtype=np.int32)
@@ -220,9 +234,9 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
         sqdist_pairs(X, ra, rb, dist, energy)
         for q in range(min(half, n - v0)):
             v = v0 + q
-            # two leaves: w = (1 * 1) / (1 + 1), cost = pa * w
-            d_left[v] = dist[q] * 0.5
-            d_up[v] = dist[half + q] * 0.5
+            # two leaves: w = (1 * 1) / (1 + 1)
+            lo_left[v], hi_left[v] = _bounds(dist[q], 0.5, F, ETA)
+            lo_up[v], hi_up[v] = _bounds(dist[half + q], 0.5, F, ETA)
             total_energy += energy[q]
     # The input check, done in this first pass over the features: NaN or inf anywhere makes
     # the energy non-finite, and the energy bounds every merge cost (see ward.py).
@@ -235,21 +249,21 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
         for c in range(grid_w):
             v = r * grid_w + c
             adj_off[v] = pool_end
-            if r > 0:
-                pool[pool_end] = v - grid_w
-                pool_d[pool_end] = d_up[v]
-                pool_end += 1
-            if c > 0:
-                pool[pool_end] = v - 1
-                pool_d[pool_end] = d_left[v]
-                pool_end += 1
-            if c + 1 < grid_w:
-                pool[pool_end] = v + 1
-                pool_d[pool_end] = d_left[v + 1]
-                pool_end += 1
-            if r + 1 < grid_h:
-                pool[pool_end] = v + grid_w
-                pool_d[pool_end] = d_up[v + grid_w]
+            for side in range(4):
+                if side == 0 and r > 0:
+                    u, lo, hi = v - grid_w, lo_up[v], hi_up[v]
+                elif side == 1 and c > 0:
+                    u, lo, hi = v - 1, lo_left[v], hi_left[v]
+                elif side == 2 and c + 1 < grid_w:
+                    u, lo, hi = v + 1, lo_left[v + 1], hi_left[v + 1]
+                elif side == 3 and r + 1 < grid_h:
+                    u, lo, hi = v + grid_w, lo_up[v + grid_w], hi_up[v + grid_w]
+                else:
+                    continue
+                pool[pool_end] = u
+                pool_d[pool_end] = lo
+                pool_h[pool_end] = hi
+                pool_x[pool_end] = 1 if hi == 0.0 else 0
                 pool_end += 1
             adj_len[v] = pool_end - adj_off[v]
 
@@ -277,126 +291,56 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
 
     mark = np.full(n_nodes, -1, dtype=np.int32)  # dedupes the new cluster's neighbours
     mask32 = np.int64(0xFFFFFFFF)
-    stack = np.empty(n + 2, dtype=np.int32)  # heap entries still to visit
-    cand = np.empty(2 * n_edges + 2, dtype=np.int64)  # pairs to evaluate exactly
-    # Every live pair stored at or below clean_below holds an exact criterion, except the
-    # fast pairs in the dirty list (dirty_d: their stored values). A walk of the heap raises
-    # clean_below; fast criteria stored below it join the dirty list. This lets the
-    # selection skip walks over large classes of already-settled exact ties.
-    clean_below = -np.inf
-    dirty = np.empty(pool_cap, dtype=np.int64)
-    dirty_d = np.empty(pool_cap, dtype=np.float64)
-    n_dirty = 0
 
     for step in range(n - 1):
         k = n + step
-        # ---- select the smallest pair exactly (see "Exact selection from fast distances"
-        # in the module doc). The root holds the smallest pair p0 by the stored criteria.
+        # ---- select the smallest pair exactly. The root p0 has the smallest lower bound.
+        # If p0's criterion is exact, or its upper bound is below every other pair's lower
+        # bound, it is scikit-learn's choice. Else p0 is settled (its exact criterion
+        # replaces both bounds) and the root looked at again.
         while True:
-            c0 = hk[0]
             p0 = hp[0]
-            if c0 == 0.0:
-                break  # a fast zero is an exact zero, and (0, pair) ties order exactly
             i0 = np.int64(p0 >> 32)
             j0 = np.int64(p0 & mask32)
-            x0 = pool_x[_pos_in_list(i0, j0, adj_off, adj_len, pool)] != 0
-            upper0 = c0 if x0 else c0 * F + ETA
-            thr = (upper0 + ETA) * F  # pairs stored at or below thr might precede p0
-            n_cand = 0
-            if not x0:
-                # Does any other pair have a stored criterion <= thr? p0 has two entries,
-                # the root and a child of it; any other entry <= thr lies below the root's
-                # other child or below the duplicate, so three entries tell.
-                dup = 1 if heap_size > 1 and hp[1] == p0 else 2
-                other = 3 - dup
-                near = other < heap_size and hk[other] <= thr
-                for e in range(2 * dup + 1, min(2 * dup + 3, heap_size)):
-                    near = near or hk[e] <= thr
-                if not near:
-                    break  # the usual case: p0 is the exact smallest pair
-                cand[0] = p0  # settle p0 itself; the next round looks at the others
-                n_cand = 1
-            elif thr <= clean_below:
-                # Every pair stored below clean_below is exact, except those in the dirty
-                # list: only they can hide an exact value below p0's.
-                q = 0
-                while q < n_dirty:
-                    pr = dirty[q]
-                    hi = np.int64(pr >> 32)
-                    lo = np.int64(pr & mask32)
-                    settled = not (alive[hi] and alive[lo])
-                    if not settled:
-                        settled = pool_x[_pos_in_list(hi, lo, adj_off, adj_len, pool)] != 0
-                    if settled:
-                        n_dirty -= 1
-                        dirty[q] = dirty[n_dirty]
-                        dirty_d[q] = dirty_d[n_dirty]
-                        continue
-                    if dirty_d[q] <= thr:
-                        cand[n_cand] = pr
-                        n_cand += 1
-                    q += 1
-                if n_cand == 0:
-                    break
-            else:
-                # Walk the heap entries <= thr (a pair's two owners both have entries at or
-                # below its value) and collect the fast pairs stored <= thr.
-                sp = 1
-                stack[0] = 0
-                while sp > 0:
-                    sp -= 1
-                    e = np.int64(stack[sp])
-                    stats[3] += 1
-                    if hk[e] > thr:
-                        continue
-                    v = np.int64(hn[e])
-                    o = adj_off[v]
-                    for q in range(adj_len[v]):
-                        u = np.int64(pool[o + q])
-                        if u < v and pool_x[o + q] == 0 and pool_d[o + q] <= thr:
-                            cand[n_cand] = (v << 32) | u
-                            n_cand += 1
-                    if 2 * e + 1 < heap_size:
-                        stack[sp] = 2 * e + 1
-                        sp += 1
-                    if 2 * e + 2 < heap_size:
-                        stack[sp] = 2 * e + 2
-                        sp += 1
-                # once these are settled, every live pair stored <= thr is exact
-                clean_below = thr
-                n_dirty = 0
-                if n_cand == 0:
-                    break
+            at = _pos_in_list(i0, j0, adj_off, adj_len, pool)
+            if pool_x[at] != 0:
+                break
+            hi0 = pool_h[at]
+            # Any other pair with a lower bound <= hi0? p0 has two entries, the root and a
+            # child of it; any other entry <= hi0 lies below the root's other child or
+            # below the duplicate, so three entries tell.
+            dup = 1 if heap_size > 1 and hp[1] == p0 else 2
+            other = 3 - dup
+            near = other < heap_size and hk[other] <= hi0
+            for e in range(2 * dup + 1, min(2 * dup + 3, heap_size)):
+                near = near or hk[e] <= hi0
+            if not near:
+                break
             stats[1] += 1
-            stats[2] += n_cand
-            for g in range(n_cand):
-                hi = np.int64(cand[g] >> 32)
-                lo = np.int64(cand[g] & mask32)
-                c_ex = _exact_cost(X, S, slot_of, size, hi, lo, n)
-                for side in range(2):
-                    a = hi if side == 0 else lo
-                    b = lo if side == 0 else hi
-                    pa_ = _pos_in_list(a, b, adj_off, adj_len, pool)
-                    pool_d[pa_] = c_ex
-                    pool_x[pa_] = 1
-                    bc, bp = _best_of(a, adj_off, adj_len, pool, pool_d)
-                    if bc != best_cost[a] or bp != best_pair[a]:
-                        best_cost[a] = bc
-                        best_pair[a] = bp
-                        heap_size = iheap_set(hk, hp, hn, pos, heap_size, a, bc, bp)
+            c_ex = _exact_cost(X, S, slot_of, size, i0, j0, n)
+            for side in range(2):
+                a = i0 if side == 0 else j0
+                b = j0 if side == 0 else i0
+                pa_ = _pos_in_list(a, b, adj_off, adj_len, pool)
+                pool_d[pa_] = c_ex
+                pool_h[pa_] = c_ex
+                pool_x[pa_] = 1
+                bc, bp = _best_of(a, adj_off, adj_len, pool, pool_d)
+                if bc != best_cost[a] or bp != best_pair[a]:
+                    best_cost[a] = bc
+                    best_pair[a] = bp
+                    heap_size = iheap_set(hk, hp, hn, pos, heap_size, a, bc, bp)
 
         # ---- the smallest pair is at the root; both children leave the heap
-        inert = hk[0]
         pair = hp[0]
         i = np.int64(pair >> 32)
         j = np.int64(pair & mask32)
-        c32 = np.float32(inert)
-        if inert != 0.0 and pool_x[_pos_in_list(i, j, adj_off, adj_len, pool)] == 0:
-            # The float32 cost is scikit-learn's float64 criterion rounded: decided by the
-            # bound unless a float32 rounding boundary falls inside it.
-            if np.float32(inert / F - ETA) != np.float32(inert * F + ETA):
-                stats[2] += 1
-                c32 = np.float32(_exact_cost(X, S, slot_of, size, i, j, n))
+        # The float32 cost is scikit-learn's float64 criterion rounded: decided by the
+        # bounds unless a float32 rounding boundary falls between them.
+        c32 = np.float32(hk[0])
+        if c32 != np.float32(pool_h[at]):
+            stats[2] += 1
+            c32 = np.float32(_exact_cost(X, S, slot_of, size, i, j, n))
         heap_size = iheap_remove(hk, hp, hn, pos, heap_size, i)
         heap_size = iheap_remove(hk, hp, hn, pos, heap_size, j)
         children[step, 0] = j
@@ -441,6 +385,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                     for q in range(ln):  # destination <= source: safe in place
                         pool[p + q] = pool[o + q]
                         pool_d[p + q] = pool_d[o + q]
+                        pool_h[p + q] = pool_h[o + q]
                         pool_x[p + q] = pool_x[o + q]
                     adj_off[v] = p
                     p += ln
@@ -458,7 +403,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 if mark[t] != k:
                     mark[t] = k
                     pool[ok + deg] = t
-                    pool_x[ok + deg] = 0
                     deg += 1
         adj_len[k] = deg
         pool_end += deg
@@ -510,16 +454,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             for q in range(cnt):
                 st = size[pool[ok + g + q]]
                 # as scikit-learn: (m1[k] * m1[t]) / (m1[k] + m1[t]), then pa * w
-                c_new = dist[q] * ((sz * st) / (sz + st))
-                pool_d[ok + g + q] = c_new
-                if c_new <= clean_below:
-                    if n_dirty == dirty.shape[0]:  # full: forget it all, walk next time
-                        clean_below = -np.inf
-                        n_dirty = 0
-                    else:
-                        dirty[n_dirty] = (np.int64(k) << 32) | pool[ok + g + q]
-                        dirty_d[n_dirty] = c_new
-                        n_dirty += 1
+                lo, hi = _bounds(dist[q], (sz * st) / (sz + st), F, ETA)
+                pool_d[ok + g + q] = lo
+                pool_h[ok + g + q] = hi
+                pool_x[ok + g + q] = 1 if hi == 0.0 else 0
 
         # ---- each neighbour t: i and/or j become k in its list (which never grows), with
         # the new criterion; then t's best pair is refreshed and pushed if it changed.
@@ -537,11 +475,13 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                         ln -= 1
                         pool[o + p] = pool[o + ln]
                         pool_d[o + p] = pool_d[o + ln]
+                        pool_h[o + p] = pool_h[o + ln]
                         pool_x[o + p] = pool_x[o + ln]
                         continue
                     pool[o + p] = k
                     pool_d[o + p] = c_kt
-                    pool_x[o + p] = 0
+                    pool_h[o + p] = pool_h[ok + q]
+                    pool_x[o + p] = pool_x[ok + q]
                     found = True
                 p += 1
             adj_len[t] = ln

@@ -162,9 +162,9 @@ def test_exact_fallbacks_give_sklearns_tree_and_costs(kind: str, dtype: type, to
     np.testing.assert_array_equal(children, ref.children)
     np.testing.assert_array_equal(cost32, ref.cost)
     if tol_scale == 1e12 and kind != "piecewise":  # (piecewise: mostly exact zero costs)
-        assert stats[1] > 0  # selections settled exactly
-        # the float32 certificate (relative width ~3e-2 here) fails for most nonzero costs
-        assert stats[2] >= np.count_nonzero(ref.cost) // 2
+        assert stats[1] > 0  # selections settled with exact criteria
+        # bounds ~1e-2 apart: most float32 costs are not decided by them either
+        assert stats[1] + stats[2] >= np.count_nonzero(ref.cost) // 2
 
 
 def test_near_ties_are_settled_exactly_at_the_proven_bound() -> None:
