@@ -50,11 +50,13 @@ def _is_opaque(ptr_type: ir.Type) -> bool:
 
 
 class _Rows:
-    """``LANES`` rows of one 2-D array (rows ``idx[offset : offset + LANES]``): one byte
-    address per lane, read 8 features at a time with contiguous loads and an in-register
-    transpose, or one feature at a time for the tail."""
+    """``count`` rows of one 2-D array (rows ``idx[offset : offset + count]``): one byte
+    address per row, read 8 features at a time with contiguous loads, or one feature at a
+    time for the tail; values come as float64 (float32 widens exactly)."""
 
-    def __init__(self, context, builder, arr_ty, arr_val, idx_ty, idx_val, offset=0) -> None:
+    def __init__(
+        self, context, builder, arr_ty, arr_val, idx_ty, idx_val, offset=0, count=LANES
+    ) -> None:
         arr = context.make_array(arr_ty)(context, builder, arr_val)
         idx = context.make_array(idx_ty)(context, builder, idx_val)
         self.builder = builder
@@ -64,7 +66,7 @@ class _Rows:
         row_bytes = cgutils.unpack_tuple(builder, arr.strides, 2)[0]
         base = builder.ptrtoint(arr.data, _I64)
         self.row_addrs = []
-        for q in range(LANES):
+        for q in range(count):
             r = builder.load(builder.gep(idx.data, [ir.Constant(_I64, offset + q)]))
             r = context.cast(builder, r, idx_ty.dtype, types.int64)
             self.row_addrs.append(builder.add(base, builder.mul(r, row_bytes)))

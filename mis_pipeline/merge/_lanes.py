@@ -66,14 +66,16 @@ def divide_by_size(typingctx, m, s, r):
 @intrinsic
 def sqdist_pairs(typingctx, X, ra, rb, out, energy):
     """``out[q] ~ sum_f (X[ra[q], f] - X[rb[q], f]) ** 2`` for ``q < LANES`` (fast sums; the
-    leaf pairs of the grid), and ``energy[q] ~ sum_f X[ra[q], f] ** 2`` for
-    ``q < LANES // 2`` (the input check: non-finite if a value is, and bounds every cost)."""
+    leaf pairs of the grid), where ``ra`` repeats its first ``LANES // 2`` rows (each leaf
+    is measured against two neighbours; its row is read once), and
+    ``energy[q] ~ sum_f X[ra[q], f] ** 2`` for ``q < LANES // 2`` (the value check:
+    non-finite if a value is, and bounds every cost)."""
     _check_2d(X, "X")
 
     def codegen(context, builder, sig, args):
         x_val, ra_val, rb_val, out_val, en_val = args
         x_ty, ra_ty, rb_ty, out_ty, en_ty = sig.args
-        rows_a = _Rows(context, builder, x_ty, x_val, ra_ty, ra_val)
+        rows_a = _Rows(context, builder, x_ty, x_val, ra_ty, ra_val, count=LANES // 2)
         rows_b = _Rows(context, builder, x_ty, x_val, rb_ty, rb_val)
         _, n_feat = _row_ptr(context, builder, x_ty, x_val, types.int64, ir.Constant(_I64, 0))
         acc = _LaneSums(builder)
@@ -82,14 +84,14 @@ def sqdist_pairs(typingctx, X, ra, rb, out, energy):
         with cgutils.for_range(builder, n_blocks) as loop:
             f0 = builder.mul(loop.index, ir.Constant(_I64, LANES))
             own = rows_a.block(f0)
-            for q, (a, b) in enumerate(zip(own, rows_b.block(f0))):
+            for q, (a, b) in enumerate(zip(own + own, rows_b.block(f0))):
                 acc.add(q, builder.fsub(a, b))
             for q in range(LANES // 2):
                 energy.add(q, own[q])
         tail = builder.mul(n_blocks, ir.Constant(_I64, LANES))
         with cgutils.for_range_slice(builder, tail, n_feat, ir.Constant(_I64, 1)) as (f, _):
             own = rows_a.scalars(f)
-            for q, (a, b) in enumerate(zip(own, rows_b.scalars(f))):
+            for q, (a, b) in enumerate(zip(own + own, rows_b.scalars(f))):
                 acc.add(q, builder.fsub(a, b))
             for q in range(LANES // 2):
                 energy.add(q, own[q])

@@ -200,8 +200,8 @@ def test_fast_distances_are_within_the_kernels_error_bound(dtype: type) -> None:
     for c in (1, 7, 8, 37, 384, 1000):
         X = rng.standard_normal((2 * LANES, c)) * 10.0 ** rng.integers(-6, 7, size=(2 * LANES, c))
         X = X.astype(dtype)
-        ra = np.arange(LANES, dtype=np.int32)
-        rb = ra + LANES
+        ra = np.tile(np.arange(LANES // 2, dtype=np.int32), 2)  # each row vs two others
+        rb = np.arange(LANES, 2 * LANES, dtype=np.int32)
         out = np.empty(LANES)
         energy = np.empty(LANES // 2)
         fast(X, ra, rb, out, energy)
