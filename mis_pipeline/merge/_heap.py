@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from numba import njit
 
-__all__ = ["heap_before", "iheap_set", "iheap_remove", "iheapify"]
+__all__ = ["heap_before", "iheap_set", "iheap_remove", "iheap_rename", "iheapify"]
 
 
 @njit(cache=True, inline="always")
@@ -106,6 +106,15 @@ def iheap_remove(hk, hp, hn, pos, size, node):
     else:
         _isift_down(hk, hp, hn, pos, size, i)
     return size
+
+
+@njit(cache=True, inline="always")
+def iheap_rename(hn, pos, old, new):
+    """Hand ``old``'s entry, unchanged, to node ``new`` (which has none)."""
+    e = pos[old]
+    pos[old] = -1
+    pos[new] = e
+    hn[e] = new
 
 
 @njit(cache=True)

@@ -59,7 +59,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._heap import heap_before, iheap_remove, iheap_set, iheapify
+from ._heap import heap_before, iheap_remove, iheap_rename, iheap_set, iheapify
 from ._lanes import LANES, prefetch, sqdist_merged, sqdist_pairs, sqdist_row_mixed
 
 __all__ = ["ward_grid_kernel", "ward_pair_criterion"]
@@ -206,7 +206,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     pool = np.empty(pool_cap, dtype=np.int32)
     pool_d = np.empty(pool_cap, dtype=np.float64)
     pool_h = np.empty(pool_cap, dtype=np.float64)
-    pool_x = np.zeros(pool_cap, dtype=np.uint8)
 
     # Criteria of the leaf pairs: d_up[v] for (v, v - grid_w), d_left[v] for (v, v - 1).
     # One batch: lanes 0..3 the left pairs, lanes 4..7 the up pairs of 4 leaves (a missing
@@ -263,7 +262,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 pool[pool_end] = u
                 pool_d[pool_end] = lo
                 pool_h[pool_end] = hi
-                pool_x[pool_end] = 1 if hi == 0.0 else 0
                 pool_end += 1
             adj_len[v] = pool_end - adj_off[v]
 
@@ -303,7 +301,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             i0 = np.int64(p0 >> 32)
             j0 = np.int64(p0 & mask32)
             at = _pos_in_list(i0, j0, adj_off, adj_len, pool)
-            if pool_x[at] != 0:
+            if pool_d[at] == pool_h[at]:
                 break
             hi0 = pool_h[at]
             # Any other pair with a lower bound <= hi0? p0 has two entries, the root and a
@@ -324,7 +322,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 pa_ = _pos_in_list(a, b, adj_off, adj_len, pool)
                 pool_d[pa_] = c_ex
                 pool_h[pa_] = c_ex
-                pool_x[pa_] = 1
                 bc, bp = _best_of(a, adj_off, adj_len, pool, pool_d)
                 if bc != best_cost[a] or bp != best_pair[a]:
                     best_cost[a] = bc
@@ -341,8 +338,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
         if c32 != np.float32(pool_h[at]):
             stats[2] += 1
             c32 = np.float32(_exact_cost(X, S, slot_of, size, i, j, n))
-        heap_size = iheap_remove(hk, hp, hn, pos, heap_size, i)
+        # j's entry leaves the heap; i's (the root) passes to k, which sets its own best
+        # pair in it at the end of the step: one sift instead of a removal and an insertion.
         heap_size = iheap_remove(hk, hp, hn, pos, heap_size, j)
+        iheap_rename(hn, pos, i, k)
         children[step, 0] = j
         children[step, 1] = i
         cost[step] = c32
@@ -386,7 +385,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                         pool[p + q] = pool[o + q]
                         pool_d[p + q] = pool_d[o + q]
                         pool_h[p + q] = pool_h[o + q]
-                        pool_x[p + q] = pool_x[o + q]
                     adj_off[v] = p
                     p += ln
             pool_end = p
@@ -413,7 +411,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             o = adj_off[t]
             prefetch(pool, o)
             prefetch(pool_d, o)
-            prefetch(pool_x, o)
+            prefetch(pool_h, o)
             prefetch(best_pair, t)
             prefetch(hk, pos[t])
         alive[i] = False
@@ -457,7 +455,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 lo, hi = _bounds(dist[q], (sz * st) / (sz + st), F, ETA)
                 pool_d[ok + g + q] = lo
                 pool_h[ok + g + q] = hi
-                pool_x[ok + g + q] = 1 if hi == 0.0 else 0
 
         # ---- each neighbour t: i and/or j become k in its list (which never grows), with
         # the new criterion; then t's best pair is refreshed and pushed if it changed.
@@ -476,12 +473,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                         pool[o + p] = pool[o + ln]
                         pool_d[o + p] = pool_d[o + ln]
                         pool_h[o + p] = pool_h[o + ln]
-                        pool_x[o + p] = pool_x[o + ln]
                         continue
                     pool[o + p] = k
                     pool_d[o + p] = c_kt
                     pool_h[o + p] = pool_h[ok + q]
-                    pool_x[o + p] = pool_x[ok + q]
                     found = True
                 p += 1
             adj_len[t] = ln
@@ -502,12 +497,14 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 best_pair[t] = bp
                 heap_size = iheap_set(hk, hp, hn, pos, heap_size, t, bc, bp)
 
-        # ---- k's own best pair
+        # ---- k's own best pair, in the entry it took over from i
         if deg > 0:
             bc, bp = _best_of(k, adj_off, adj_len, pool, pool_d)
             best_cost[k] = bc
             best_pair[k] = bp
             heap_size = iheap_set(hk, hp, hn, pos, heap_size, k, bc, bp)
+        else:
+            heap_size = iheap_remove(hk, hp, hn, pos, heap_size, k)
 
         # ---- the next merge is (most likely) the root's pair: ask for what it reads first
         if heap_size > 0:
@@ -516,6 +513,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 o = adj_off[v]
                 prefetch(pool, o)
                 prefetch(pool_d, o)
-                prefetch(pool_x, o)
+                prefetch(pool_h, o)
 
     return children, cost, stats
