@@ -91,9 +91,9 @@ def _best_of(v, adj_off, adj_len, pool, pool_d):
         u = np.int64(pool[o + q])
         pr = (u << 32) | v if u > v else (np.int64(v) << 32) | u
         c = pool_d[o + q]
-        if best_p < 0 or heap_before(c, pr, best_c, best_p):
-            best_c = c
-            best_p = pr
+        better = (best_p < 0) | heap_before(c, pr, best_c, best_p)
+        best_c = c if better else best_c
+        best_p = pr if better else best_p
     return best_c, best_p
 
 
