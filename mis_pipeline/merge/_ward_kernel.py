@@ -396,12 +396,11 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
         for side in range(2):
             src = i if side == 0 else j
             o = adj_off[src]
-            for q in range(adj_len[src]):
-                t = pool[o + q]
-                if mark[t] != k:
-                    mark[t] = k
-                    pool[ok + deg] = t
-                    deg += 1
+            for q in range(adj_len[src]):  # branch-free: a common neighbour of i and j
+                t = pool[o + q]  # is written twice, counted once
+                pool[ok + deg] = t
+                deg += np.int64(mark[t] != k)
+                mark[t] = k
         adj_len[k] = deg
         pool_end += deg
         # The neighbours' lists and heap entries are updated after the distance pass below;
@@ -467,7 +466,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             p = 0
             while p < ln:
                 u = pool[o + p]
-                if u == i or u == j:
+                if (u == i) | (u == j):
                     if found:
                         ln -= 1
                         pool[o + p] = pool[o + ln]
@@ -483,7 +482,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             old = best_pair[t]
             old_hi = old >> 32
             old_lo = old & mask32
-            if old_hi == i or old_hi == j or old_lo == i or old_lo == j:
+            if (old_hi == i) | (old_hi == j) | (old_lo == i) | (old_lo == j):
                 bc, bp = _best_of(t, adj_off, adj_len, pool, pool_d)
             else:
                 bc = best_cost[t]
