@@ -21,14 +21,14 @@ from numba import njit
 __all__ = ["heap_before", "iheap_set", "iheap_remove", "iheap_rename", "iheapify"]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def heap_before(k1, p1, k2, p2):
     """``(k1, p1) < (k2, p2)`` lexicographically (without short-circuit branches: the
     outcome is data-dependent, and a select costs less than a mispredicted branch)."""
     return (k1 < k2) | ((k1 == k2) & (p1 < p2))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _iswap_in(hk, hp, hn, pos, dst, key, pair, node):
     hk[dst] = key
     hp[dst] = pair
@@ -36,7 +36,7 @@ def _iswap_in(hk, hp, hn, pos, dst, key, pair, node):
     pos[node] = dst
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _isift_up(hk, hp, hn, pos, i):
     key = hk[i]
     pair = hp[i]
@@ -51,7 +51,7 @@ def _isift_up(hk, hp, hn, pos, i):
     _iswap_in(hk, hp, hn, pos, i, key, pair, node)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _isift_down(hk, hp, hn, pos, size, i):
     key = hk[i]
     pair = hp[i]
@@ -70,7 +70,7 @@ def _isift_down(hk, hp, hn, pos, size, i):
     _iswap_in(hk, hp, hn, pos, i, key, pair, node)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def iheap_set(hk, hp, hn, pos, size, node, key, pair):
     """Insert ``node``'s entry ``(key, pair)`` or change it in place; returns the new size."""
     i = pos[node]
@@ -89,7 +89,7 @@ def iheap_set(hk, hp, hn, pos, size, node, key, pair):
     return size
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def iheap_remove(hk, hp, hn, pos, size, node):
     """Remove ``node``'s entry if present; returns the new size."""
     i = pos[node]
@@ -110,7 +110,7 @@ def iheap_remove(hk, hp, hn, pos, size, node):
     return size
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def iheap_rename(hn, pos, old, new):
     """Hand ``old``'s entry, unchanged, to node ``new`` (which has none)."""
     e = pos[old]

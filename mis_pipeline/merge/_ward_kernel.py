@@ -81,7 +81,7 @@ def ward_pair_criterion(sums_a, size_a, sums_b, size_b):
 
 
 # --------------------------------------------------------------------------- kernel
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _best_of(v, adj_off, adj_len, pool, pool_d):
     """Smallest key ``(cost, hi, lo)`` among node ``v``'s adjacent pairs -> (cost, pair)."""
     o = adj_off[v]
@@ -115,7 +115,7 @@ def _exact_cost(X, S, slot_of, size, a, b, n):
     return pa * ((sa * sb) / (sa + sb))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _pos_in_list(v, u, adj_off, adj_len, pool):
     """Index in the pool of neighbour ``u`` within node ``v``'s list (it is there)."""
     o = adj_off[v]
@@ -125,7 +125,7 @@ def _pos_in_list(v, u, adj_off, adj_len, pool):
     return np.int64(-1)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _bounds(pa_fast, w, F, ETA):
     """(lower, upper) bounds of scikit-learn's criterion of a pair from its fast sum of
     squares ``pa_fast`` and its weight ``w``; (0, 0), an exact zero, for a zero sum. See
