@@ -147,6 +147,7 @@ class _MixedRows:
         sizes_val,
         recips_ty,
         recips_val,
+        count=LANES,
     ) -> None:
         b = builder
         self.builder = b
@@ -167,7 +168,7 @@ class _MixedRows:
         recips = context.make_array(recips_ty)(context, b, recips_val)
         self.fdiv = x_ty.dtype == types.float64
         self.lanes = []
-        for q in range(LANES):
+        for q in range(count):
             r = context.cast(
                 b, b.load(b.gep(idx.data, [ir.Constant(_I64, q)])), idx_ty.dtype, types.int64
             )
@@ -233,13 +234,14 @@ class _LaneSums:
     add-latency chain), so results differ from it by rounding; the kernel bounds that
     difference (see ``_ward_kernel.py``, "Exact selection from fast distances")."""
 
-    def __init__(self, builder: ir.IRBuilder) -> None:
+    def __init__(self, builder: ir.IRBuilder, count: int = LANES) -> None:
         self.builder = builder
+        self.count = count
         self.vec = [
             cgutils.alloca_once_value(builder, ir.Constant(_V_F64, [0.0] * LANES))
-            for _ in range(LANES)
+            for _ in range(count)
         ]
-        self.sca = [cgutils.alloca_once_value(builder, ir.Constant(_F64, 0.0)) for _ in range(LANES)]
+        self.sca = [cgutils.alloca_once_value(builder, ir.Constant(_F64, 0.0)) for _ in range(count)]
 
     def add(self, q: int, d: ir.Value) -> None:
         """acc_q += d * d (one rounding), ``d`` a <LANES x double> block or a double."""
@@ -247,11 +249,11 @@ class _LaneSums:
         acc = self.vec[q] if isinstance(d.type, ir.VectorType) else self.sca[q]
         b.store(_fma(b, d, d, b.load(acc)), acc)
 
-    def store(self, context, out_ty, out_val, offset: int = 0, lanes: int = LANES) -> None:
+    def store(self, context, out_ty, out_val, offset: int = 0, lanes: int | None = None) -> None:
         """``out[offset + q]`` = lane ``q``'s total, for the first ``lanes`` lanes."""
         b = self.builder
         out = context.make_array(out_ty)(context, b, out_val)
-        for q in range(lanes):
+        for q in range(self.count if lanes is None else lanes):
             v = b.load(self.vec[q])
             parts = [b.extract_element(v, ir.Constant(_I32, e)) for e in range(LANES)]
             while len(parts) > 1:

@@ -46,7 +46,15 @@ from ._ir import (
     _splat,
 )
 
-__all__ = ["LANES", "divide_by_size", "sqdist_pairs", "sqdist_row_mixed", "sqdist_merged"]
+__all__ = [
+    "LANES",
+    "divide_by_size",
+    "sqdist_pairs",
+    "sqdist_row_mixed",
+    "sqdist_merged",
+    "sqdist_merged6",
+    "prefetch",
+]
 
 
 @intrinsic
@@ -145,17 +153,16 @@ def sqdist_row_mixed(typingctx, A, rk, W, X, rb, leaf_bits, sizes, recips, out):
     return types.void(A, rk, W, X, rb, leaf_bits, sizes, recips, out), codegen
 
 
-@intrinsic
-def sqdist_merged(
-    typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, sizes, recips, out
+def _sqdist_merged(
+    lanes, typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, sizes, recips, out
 ):
-    """Merge two clusters and measure the result against up to ``LANES`` neighbours, in one
-    pass over the features:
+    """Merge two clusters and measure the result against up to ``lanes`` neighbours, in one
+    pass over the features (one compiled variant per lane count, see below):
 
     * sums ``S[rk, f] = P[f] + Q[f]``, where ``P = X[ri]`` if ``i_leaf`` else ``S[ri]``
       and likewise ``Q`` from ``rj`` / ``j_leaf`` (``rk`` may equal ``ri`` or ``rj``);
     * centroid ``WK[0, f] = S[rk, f] / size`` (a scratch row, for later batches);
-    * ``out[q] ~ sum_f (WK[0, f] - R_q[f]) ** 2`` (fast sums), ``q < LANES``, ``R_q`` the
+    * ``out[q] ~ sum_f (WK[0, f] - R_q[f]) ** 2`` (fast sums), ``q < lanes``, ``R_q`` the
       centroid of neighbour ``q``: ``X[rb[q]]`` for a leaf (bit ``q`` of ``leaf_bits``),
       else ``S[rb[q]] / sizes[q]`` (see :class:`_MixedRows`).
 
@@ -203,9 +210,9 @@ def sqdist_merged(
             sources.append((in_s, in_x, is_leaf))
         rows = _MixedRows(
             context, builder, s_ty, s_val, x_ty, x_val, rb_ty, rb_val, bits_val, bits_ty,
-            sz_ty, sz_val, rc_ty, rc_val,
+            sz_ty, sz_val, rc_ty, rc_val, count=lanes,
         )  # fmt: skip
-        acc = _LaneSums(builder)
+        acc = _LaneSums(builder, lanes)
         opaque = _is_opaque(s_row.type)
 
         def vload(ptr, vty):
@@ -269,6 +276,26 @@ def sqdist_merged(
         types.void(S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, sizes, recips, out),
         codegen,
     )
+
+
+def _merged_variant(lanes: int):
+    def typer(typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, sizes,
+              recips, out):  # fmt: skip
+        return _sqdist_merged(
+            lanes, typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits,
+            sizes, recips, out,
+        )  # fmt: skip
+
+    typer.__name__ = f"sqdist_merged{lanes}"
+    typer.__doc__ = _sqdist_merged.__doc__
+    return intrinsic(typer)
+
+
+# A new cluster has 5-6 neighbours most of the time and 7-8 sometimes (grid merges); lanes
+# past the neighbour count would repeat a lane's work for nothing, so the kernel picks the
+# narrowest variant that fits (two variants: each one adds to the one-time compilation).
+sqdist_merged6 = _merged_variant(6)
+sqdist_merged = _merged_variant(LANES)
 
 
 @intrinsic

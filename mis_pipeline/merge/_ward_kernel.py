@@ -60,7 +60,14 @@ import numpy as np
 from numba import njit
 
 from ._heap import heap_before, iheap_remove, iheap_rename, iheap_set, iheapify
-from ._lanes import LANES, prefetch, sqdist_merged, sqdist_pairs, sqdist_row_mixed
+from ._lanes import (
+    LANES,
+    prefetch,
+    sqdist_merged,
+    sqdist_merged6,
+    sqdist_pairs,
+    sqdist_row_mixed,
+)
 
 __all__ = ["ward_grid_kernel", "ward_pair_criterion"]
 
@@ -442,7 +449,11 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 bits |= (bits & 1) << q
                 lane_size[q] = lane_size[0]
                 lane_recip[q] = lane_recip[0]
-            if g == 0:
+            if g == 0 and cnt <= 6:
+                sqdist_merged6(
+                    S, X, wk, sk, ri, i_leaf, rj, j_leaf, sz, rb, bits, lane_size, lane_recip, dist
+                )
+            elif g == 0:
                 sqdist_merged(
                     S, X, wk, sk, ri, i_leaf, rj, j_leaf, sz, rb, bits, lane_size, lane_recip, dist
                 )
