@@ -1,4 +1,4 @@
-"""Indexed min-heap of merge candidates for the Ward kernel (numba, inlined into it).
+"""Indexed min-heap of merge candidates for the Ward kernel (numba, called by it).
 
 One entry per owner node (a live cluster): ``(key: float64, pair: int64)`` in parallel arrays
 ``hk``, ``hp`` with the owner in ``hn`` and ``pos[node]`` the entry's index (-1 when absent).

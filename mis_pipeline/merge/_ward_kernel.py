@@ -3,55 +3,84 @@
 Imported lazily by :func:`mis_pipeline.merge.ward_grid`: importing this module imports numba,
 and compilation happens on the first call (cached on disk with ``cache=True``). numba keys
 that cache on this file alone: after editing ``_lanes.py``, ``_ir.py`` or ``_heap.py``
-(which this kernel inlines), delete ``__pycache__/*.nb[ic]`` beside them, or a stale kernel
+(which this kernel calls), delete ``__pycache__/*.nb[ic]`` beside them, or a stale kernel
 may be loaded (installing a new version rewrites this file too, which invalidates the cache).
 
 The kernel reproduces ``sklearn.cluster.ward_tree(X, connectivity=grid_to_graph(h, w))``
 merge for merge, not only as a set of clusters:
 
-* Criterion. For adjacent clusters ``a`` and ``b`` it computes, in float64, with exactly the
-  operations of scikit-learn's ``_hierarchical_fast.compute_ward_dist``::
+* Criterion. scikit-learn's ``_hierarchical_fast.compute_ward_dist`` for adjacent clusters
+  ``a`` and ``b``, in float64::
 
       w    = (s_a * s_b) / (s_a + s_b)                  # s: cluster sizes (exact integers)
       pa   = sum_f (m_a[f] / s_a - m_b[f] / s_b) ** 2    # m: float64 feature sums; the sum
                                                         # runs sequentially f = 0 .. C-1
       cost = pa * w
 
-  with ``m_k = m_i + m_j`` as scikit-learn updates its moments. ``m_a[f] / s_a`` is cached
-  once per cluster (a division yields the same bits whenever it is evaluated). Nothing is
-  reassociated or fused (no fastmath, no FMA contraction), so the criterion is bit-identical
-  to scikit-learn's. The value *is* MIS eq. 4, ``s_a s_b / (s_a + s_b) ||mu_a - mu_b||^2``;
-  scikit-learn's ``return_distance`` reports ``sqrt(2 * cost)`` (scipy's Ward distance).
+  with ``m_k = m_i + m_j`` as scikit-learn updates its moments. The value *is* MIS eq. 4,
+  ``s_a s_b / (s_a + s_b) ||mu_a - mu_b||^2``; scikit-learn's ``return_distance`` reports
+  ``sqrt(2 * cost)`` (scipy's Ward distance).
 * Tie-breaking. Among the adjacent pairs of live clusters, the pair with the smallest key
   ``(cost, hi, lo)`` merges, ``hi > lo`` being the two node ids, keys compared
   lexicographically. scikit-learn's ``heapq`` of ``(inertia, i, j)`` tuples (always pushed
   with ``i > j``) pops in this order too, so exact ties (duplicated feature vectors,
   piecewise-constant features) resolve identically.
 * Output. Merge ``s`` creates node ``n + s`` and ``children[s] = (lo, hi)``, scikit-learn's
-  ``children_`` convention.
+  ``children_`` convention; ``cost[s]`` is scikit-learn's float64 criterion of that merge,
+  bit for bit, rounded to float32.
+
+Exact selection from fast distances
+-----------------------------------
+Summing ``pa`` sequentially, as scikit-learn does, chains C dependent additions per pair.
+The kernel instead sums each pair's squared differences in SIMD lanes with fused
+multiply-adds (:mod:`._lanes`), which is several times faster but rounds differently. The
+*differences* are exactly scikit-learn's (same float64 sums, correctly rounded centroid
+divisions); only the summation differs. For C nonnegative terms, any summation order is
+within a relative ``gamma_C = C u / (1 - C u)`` (``u = 2**-53``) of the exact real sum, and so
+is scikit-learn's; with the roundings of ``pa * w`` this puts scikit-learn's cost ``c`` within
+
+    [c_fast / F - ETA, c_fast * F + ETA],    F - 1 ~ (C + 1) * 2**-52,
+
+``ETA`` (about ``n * C * 2**-1074``) covering underflow. The kernel uses ``F`` and ``ETA``
+about twice and sixteen times larger. Each adjacent pair stores this interval: its lower
+bound is the key the heap and the best-pair scans order by, its upper bound sits beside it;
+a pair whose fast sum is exactly 0 is an exact 0 (both sums then add only zeros). At each
+merge the root pair ``p0`` has the smallest lower bound; it is scikit-learn's choice if its
+interval is a single exact value (every other pair's exact value is at least its lower
+bound, with ties ordered by pair as scikit-learn's heap does), or if its upper bound is
+below every other pair's lower bound. Only three heap entries need a look for the latter: p0
+owns two entries (the root and, as the only other entry with the root's key, a child of it),
+and any other entry lies below one of them. Otherwise ``p0`` is *settled*: its exact
+criterion (:func:`_exact_cost`, scikit-learn's operations in order) replaces its interval,
+and the root is examined again. Settling is needed where two pairs' costs agree to about
+``1e-13``, i.e. almost only at exact ties; each pair is settled at most once, so large
+classes of tied costs (e.g. small-integer features) stay linear. The float32 cost is read
+from the interval when both ends round to the same float32, else from the exact criterion.
 
 Data structures and tricks, each there for speed or memory (details in the comments below):
 
 * float64 sums for internal clusters only, in ``n // 2`` reusable slots (a leaf's sum and
   centroid are its input row); centroids are never stored but derived from the sums where
   needed, by a correctly rounded division (an FMA correction for float32 inputs), which
-  halves the memory and the memory traffic of storing both;
-* one unordered neighbour list per live cluster in a shared int32 pool, with the criterion
-  of each adjacent pair stored beside it;
+  halves the memory and the memory traffic of storing both (a float32 centroid cache was
+  measured: no faster);
+* one unordered neighbour list per live cluster in a shared int32 pool, with the bounds of
+  each adjacent pair stored beside it;
 * an indexed heap (:mod:`._heap`) holding one entry per live cluster, its best pair,
-  updated in place (scikit-learn pushes every new pair and pops the dead ones too);
-* the criteria of a new cluster against its neighbours computed 8 at a time in SIMD lanes,
-  each lane summing strictly in order (:mod:`._lanes`); the first batch is fused with the
-  new cluster's sums and centroid so that their cache misses and divisions overlap with the
-  latency-bound distance loop, and leaf neighbours are read in place from the input;
-* every buffer sized up front from ``n``: no array is reallocated inside the merge loop
-  (numba reference-counts arrays that are rebound; atomic reference counting in the hot loop
-  cost more than the heap did).
+  updated in place (scikit-learn pushes every new pair and pops the dead ones too); the new
+  cluster takes over the entry of one of its children;
+* the criteria of a new cluster against its neighbours computed up to 8 at a time in SIMD
+  lanes (a 6-lane variant for the usual 5-6 neighbours), the first batch fused with the new
+  cluster's sums and centroid; the value check of the input (finite, bounded) rides on the
+  first pass over the features, which measures the leaf pairs;
+* the neighbours' lists and heap entries prefetched before the distance pass that precedes
+  their update; comparisons in the heap and the best-pair scans written without branches;
+* every buffer sized up front from ``n``: no array is reallocated inside the merge loop.
 
-Measured on 60x80 grids of 384-d features, about half of the time goes to the fused
-distance batches, the rest in comparable shares to the heap, the neighbour-list updates and
-the initial leaf pairs. Much of it is memory latency: merges jump around the grid, and each
-touches some seven 3 KB rows of sums or features.
+Measured on 60x80 grids of 384-d features, a little under half of the time goes to the fused
+distance batches (bound by memory latency: merges jump around the grid, and each touches
+some seven 1.5-3 KB rows of features or sums), a tenth to the leaf pairs, the rest to the
+heap and the neighbour lists.
 """
 
 from __future__ import annotations
@@ -148,32 +177,31 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     """Connectivity-constrained Ward tree of a ``grid_h x grid_w`` grid (see module doc).
 
     Assumes checked input (the public wrapper :func:`mis_pipeline.merge.ward_grid` does the
-    checking): ``X`` is a C-contiguous ``(grid_h * grid_w, C)`` float32 or float64 array of
-    finite values small enough that float64 sums of squares cannot overflow, rows in
-    row-major grid order (``r * grid_w + c``); ``grid_h, grid_w >= 1``, ``C >= 1`` and
-    ``grid_h * grid_w >= 2``. ``S`` is a C-contiguous float64 ``(max(n // 2, 1), C)`` work
-    array (contents ignored; allocated by the caller, where numpy backs large arrays with
-    huge pages). ``tol_scale`` multiplies the error bound of the fast distances: 1.0 is the
-    proven bound; tests pass larger values to drive the exact fallbacks (any value >= 1
-    gives the same tree). ``max_energy``: the kernel's one input check, made in its first
+    checking): ``X`` is a C-contiguous ``(grid_h * grid_w, C)`` float32 or float64 array,
+    rows in row-major grid order (``r * grid_w + c``); ``grid_h, grid_w >= 1``, ``C >= 1``
+    and ``grid_h * grid_w >= 2``. ``S`` is a C-contiguous float64 ``(max(n // 2, 1), C)``
+    work array (contents ignored; allocated by the caller, where numpy backs large arrays
+    with huge pages). ``tol_scale`` multiplies the error bounds of the fast criteria: 1.0 is
+    the proven bound; tests pass larger values to drive the exact fallbacks (any value >= 1
+    gives the same result). ``max_energy``: the kernel's one value check, made in its first
     pass over the features: unless ``sum(X ** 2) <= max_energy`` (NaN/inf fail it), it
     returns at once with empty outputs and ``stats[0] == -1``; the caller reports why.
     Nothing else is checked here.
 
-    Returns ``(children (n-1, 2) int32, cost (n-1,) float32, stats (4,) int64)``, the
-    costs being scikit-learn's float64 criteria rounded to float32 and ``stats`` (for tests
-    and benchmarks) the number of pool compactions, of merge selections that needed exact
-    criteria, of exact criteria evaluated in all, and of heap entries visited by walks.
+    Returns ``(children (n-1, 2) int32, cost (n-1,) float32, stats (3,) int64)``: the costs
+    are scikit-learn's float64 criteria rounded to float32; ``stats`` (for tests and
+    benchmarks) counts pool compactions, pairs settled with exact criteria, and float32
+    costs the bounds could not decide.
     """
     n = grid_h * grid_w
     n_nodes = 2 * n - 1
     n_edges = grid_h * (grid_w - 1) + grid_w * (grid_h - 1)
     n_feat = X.shape[1]
 
-    # Error bound of the fast criteria (see "Exact selection from fast distances" in the
-    # module doc): scikit-learn's value c of a pair lies in [c_hat / F - ETA, c_hat * F + ETA].
-    # Proven with F = 1 + (C + 1) * 2**-52 and ETA = n * C * 2**-1074; both taken about twice
-    # (F) and sixteen times (ETA) larger.
+    # Error bounds of the fast criteria (see "Exact selection from fast distances" in the
+    # module doc): scikit-learn's value c of a pair lies in [c_fast / F - ETA, c_fast * F +
+    # ETA]. Proven with F = 1 + (C + 1) * 2**-52 and ETA = n * C * 2**-1074; both taken about
+    # twice (F) and sixteen times (ETA) larger, which also covers the roundings of the bounds.
     F = 1.0 + tol_scale * (2.0 * n_feat + 16.0) * 2.0**-52
     ETA = tol_scale * (float(n) * (n_feat + 4.0)) * 2.0**-1070
 
@@ -200,13 +228,13 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     n_free = n_slots
 
     # Adjacency: the neighbours of node v are pool[adj_off[v] : adj_off[v] + adj_len[v]],
-    # pool_d holding the criterion of each pair (so a neighbour's best pair can be re-found
-    # without recomputing distances) and pool_x whether that criterion is exact (1) or fast
-    # (0). A merge rewrites i/j into k inside each neighbour's list (which never grows), so
-    # only the new cluster needs a fresh block, appended at the end. Blocks sit in node-id
-    # order, so the pool compacts in place. A merge removes >= 1 adjacency and adds none:
-    # live lists never exceed 2 * n_edges entries, so 4 * n_edges is room enough after a
-    # compaction.
+    # with the bounds of each pair's criterion beside them (pool_d: lower, the key; pool_h:
+    # upper; equal once the pair is settled exactly), so a neighbour's best pair can be
+    # re-found without recomputing distances. A merge rewrites i/j into k inside each
+    # neighbour's list (which never grows), so only the new cluster needs a fresh block,
+    # appended at the end. Blocks sit in node-id order, so the pool compacts in place. A
+    # merge removes >= 1 adjacency and adds none: live lists never exceed 2 * n_edges
+    # entries, so 4 * n_edges is room enough after a compaction.
     adj_off = np.zeros(n_nodes, dtype=np.int64)
     adj_len = np.zeros(n_nodes, dtype=np.int32)
     pool_cap = 4 * n_edges + 16

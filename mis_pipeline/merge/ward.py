@@ -101,9 +101,12 @@ def ward_grid(features: np.ndarray) -> MergeTree:
 
     The hierarchy and the merge order equal scikit-learn's
     ``ward_tree(features.reshape(-1, C), connectivity=grid_to_graph(grid_h, grid_w))``,
-    whose ``return_distance`` values are ``sqrt(2 * cost)``. Ties between equal costs go to
-    the pair with the smaller larger-node-id, then the smaller smaller-node-id (the order of
-    scikit-learn's heap).
+    whose ``return_distance`` values are ``sqrt(2 * cost)``; each cost is scikit-learn's
+    float64 criterion, bit for bit, rounded to float32. Ties between equal costs go to the
+    pair with the smaller larger-node-id, then the smaller smaller-node-id (the order of
+    scikit-learn's heap). Internally, distances are summed in SIMD lanes with a proven error
+    bound, and the rare comparisons the bound cannot decide are settled with scikit-learn's
+    own sequential arithmetic (see ``_ward_kernel.py``).
 
     Memory: besides the output, one float64 ``(n // 2, C)`` work array (sums of internal
     clusters; the size of a float32 feature array) and about ``300 n`` bytes of bookkeeping
