@@ -322,3 +322,30 @@ def prefetch(typingctx, arr, i):
         return context.get_dummy_value()
 
     return types.void(arr, i), codegen
+
+
+@intrinsic
+def prefetch_row(typingctx, A, r, n_lines):
+    """Hint the cache to fetch the first ``n_lines`` 64-byte lines of row ``r`` of the
+    C-contiguous 2-D array ``A`` (no effect on results; a prefetch never faults)."""
+    _check_2d(A, "A")
+    _check_int(r, "r")
+    _check_int(n_lines, "n_lines")
+
+    def codegen(context, builder, sig, args):
+        a_val, r_val, nl_val = args
+        row, _ = _row_ptr(context, builder, sig.args[0], a_val, sig.args[1], r_val)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch"
+        )
+        base = builder.ptrtoint(row, _I64)
+        count = context.cast(builder, nl_val, sig.args[2], types.int64)
+        with cgutils.for_range(builder, count) as loop:
+            addr = builder.add(base, builder.mul(loop.index, ir.Constant(_I64, 64)))
+            ptr = builder.inttoptr(addr, i8p)
+            builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(A, r, n_lines), codegen

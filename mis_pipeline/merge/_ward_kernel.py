@@ -92,6 +92,7 @@ from ._heap import heap_before, iheap_remove, iheap_rename, iheap_set, iheapify
 from ._lanes import (
     LANES,
     prefetch,
+    prefetch_row,
     sqdist_merged,
     sqdist_merged6,
     sqdist_pairs,
@@ -102,6 +103,11 @@ __all__ = ["ward_grid_kernel", "ward_pair_criterion"]
 
 
 # --------------------------------------------------------------------------- distances
+# Lines of a row prefetched ahead of a distance pass (the hardware prefetchers take over once
+# a row is streaming).
+PREFETCH_LINES = 4
+
+
 @njit(cache=True)
 def ward_pair_criterion(sums_a, size_a, sums_b, size_b):
     """The merge criterion of two clusters from their float64 feature sums and sizes.
@@ -448,6 +454,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             prefetch(pool_h, o)
             prefetch(best_pair, t)
             prefetch(hk, pos[t])
+            if t < n:
+                prefetch_row(X, t, PREFETCH_LINES)
+            else:
+                prefetch_row(S, slot_of[t], PREFETCH_LINES)
         alive[i] = False
         alive[j] = False
         alive[k] = True
@@ -552,5 +562,9 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 prefetch(pool, o)
                 prefetch(pool_d, o)
                 prefetch(pool_h, o)
+                if v < n:
+                    prefetch_row(X, v, PREFETCH_LINES)
+                else:
+                    prefetch_row(S, slot_of[v], PREFETCH_LINES)
 
     return children, cost, stats
