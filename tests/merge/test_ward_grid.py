@@ -184,6 +184,27 @@ def test_near_ties_are_settled_exactly_at_the_proven_bound() -> None:
     assert stats[1] > 0
 
 
+@pytest.mark.parametrize(
+    "kind", ["tiny64", "subnormal64", "tiny32", "mixed_scales64", "mixed_scales32", "offset32"]
+)
+def test_extreme_scales_equal_sklearn(kind: str) -> None:
+    """Values whose squares underflow (the absolute error term of the bound), magnitudes
+    spanning 46 decades, and a large common offset (cancellation in every difference)."""
+    rng = np.random.default_rng(14)
+    g = rng.standard_normal((11, 12, 9))
+    feats = {
+        "tiny64": g * 1e-160,
+        "subnormal64": g * 1e-310,
+        "tiny32": (g * 1e-38).astype(np.float32),
+        "mixed_scales64": g * 10.0 ** rng.integers(-30, 17, g.shape),
+        "mixed_scales32": (g * 10.0 ** rng.integers(-30, 17, g.shape)).astype(np.float32),
+        "offset32": (1e4 + g * 1e-3).astype(np.float32),
+    }[kind]
+    ours, ref = ward_grid(feats), ward_grid_sklearn(feats)
+    np.testing.assert_array_equal(ours.children, ref.children)
+    np.testing.assert_array_equal(ours.cost, ref.cost)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fast_distances_are_within_the_kernels_error_bound(dtype: type) -> None:
     """The SIMD sums of squares differ from the sequential float64 sum by less than the bound
