@@ -1,6 +1,6 @@
 """LLVM IR building blocks for the lane intrinsics of :mod:`._lanes` (plain Python, run at
-compile time): row readers with the in-register 8x8 transpose, the correctly rounded FMA
-division, accumulation helpers. See :mod:`._lanes` for what they compute and why.
+compile time): row readers (8 features per contiguous vector load), the correctly rounded FMA
+division, per-lane FMA accumulators. See :mod:`._lanes` for what they compute and why.
 
 (Editing this module changes the compiled kernel: clear the numba cache as noted there.)
 """
