@@ -20,10 +20,6 @@ _F64 = ir.DoubleType()
 _V_F64 = ir.VectorType(_F64, LANES)  # a block of LANES consecutive features
 
 
-def _vec(elem: ir.Type, width: int = LANES) -> ir.VectorType:
-    return ir.VectorType(elem, width)
-
-
 def _check_2d(arr: types.Type, name: str, float64: bool = False) -> None:
     dtypes = (types.float64,) if float64 else (types.float32, types.float64)
     if not (
@@ -249,17 +245,27 @@ class _LaneSums:
         acc = self.vec[q] if isinstance(d.type, ir.VectorType) else self.sca[q]
         b.store(_fma(b, d, d, b.load(acc)), acc)
 
-    def store(self, context, out_ty, out_val, offset: int = 0, lanes: int | None = None) -> None:
-        """``out[offset + q]`` = lane ``q``'s total, for the first ``lanes`` lanes."""
+    def store(self, context, out_ty, out_val, offset: int = 0) -> None:
+        """``out[offset + q]`` = lane ``q``'s total, for every lane."""
         b = self.builder
         out = context.make_array(out_ty)(context, b, out_val)
-        for q in range(self.count if lanes is None else lanes):
+        for q in range(self.count):
             v = b.load(self.vec[q])
             parts = [b.extract_element(v, ir.Constant(_I32, e)) for e in range(LANES)]
             while len(parts) > 1:
                 parts = [b.fadd(parts[e], parts[e + len(parts) // 2]) for e in range(len(parts) // 2)]
             total = b.fadd(parts[0], b.load(self.sca[q]))
             b.store(total, b.gep(out.data, [ir.Constant(_I64, offset + q)]))
+
+
+def _prefetch(builder: ir.IRBuilder, addr: ir.Value) -> None:
+    """Prefetch (for reading, into all cache levels) the line at integer address ``addr``."""
+    i8p = ir.IntType(8).as_pointer()
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32]), "llvm.prefetch"
+    )
+    args = [builder.inttoptr(addr, i8p)] + [ir.Constant(_I32, v) for v in (0, 3, 1)]
+    builder.call(fn, args)
 
 
 def _fma(builder: ir.IRBuilder, a: ir.Value, b: ir.Value, c: ir.Value) -> ir.Value:

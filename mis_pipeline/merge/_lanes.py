@@ -40,6 +40,7 @@ from ._ir import (
     _divide,
     _is_opaque,
     _LaneSums,
+    _prefetch,
     _MixedRows,
     _row_ptr,
     _Rows,
@@ -54,6 +55,7 @@ __all__ = [
     "sqdist_merged",
     "sqdist_merged6",
     "prefetch",
+    "prefetch_row",
 ]
 
 
@@ -74,8 +76,9 @@ def divide_by_size(typingctx, m, s, r):
 @intrinsic
 def sqdist_pairs(typingctx, X, ra, rb, out, energy):
     """``out[q] ~ sum_f (X[ra[q], f] - X[rb[q], f]) ** 2`` for ``q < LANES`` (fast sums; the
-    leaf pairs of the grid), where ``ra`` repeats its first ``LANES // 2`` rows (each leaf
-    is measured against two neighbours; its row is read once), and
+    leaf pairs of the grid), where ``ra[q]`` for ``q >= LANES // 2`` is taken to be
+    ``ra[q - LANES // 2]`` and not read (each leaf is measured against two neighbours; its
+    row is read once), and
     ``energy[q] ~ sum_f X[ra[q], f] ** 2`` for ``q < LANES // 2`` (the value check:
     non-finite if a value is, and bounds every cost)."""
     _check_2d(X, "X")
@@ -87,7 +90,7 @@ def sqdist_pairs(typingctx, X, ra, rb, out, energy):
         rows_b = _Rows(context, builder, x_ty, x_val, rb_ty, rb_val)
         _, n_feat = _row_ptr(context, builder, x_ty, x_val, types.int64, ir.Constant(_I64, 0))
         acc = _LaneSums(builder)
-        energy = _LaneSums(builder)
+        energy = _LaneSums(builder, LANES // 2)
         n_blocks = builder.udiv(n_feat, ir.Constant(_I64, LANES))
         with cgutils.for_range(builder, n_blocks) as loop:
             f0 = builder.mul(loop.index, ir.Constant(_I64, LANES))
@@ -104,7 +107,7 @@ def sqdist_pairs(typingctx, X, ra, rb, out, energy):
             for q in range(LANES // 2):
                 energy.add(q, own[q])
         acc.store(context, out_ty, out_val)
-        energy.store(context, en_ty, en_val, lanes=LANES // 2)
+        energy.store(context, en_ty, en_val)
         return context.get_dummy_value()
 
     return types.void(X, ra, rb, out, energy), codegen
@@ -310,15 +313,7 @@ def prefetch(typingctx, arr, i):
         arr_val, i_val = args
         a = context.make_array(sig.args[0])(context, builder, arr_val)
         idx = context.cast(builder, i_val, sig.args[1], types.int64)
-        ptr_ty = ir.IntType(8).as_pointer()
-        fn = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(ir.VoidType(), [ptr_ty, ir.IntType(32)] + [ir.IntType(32)] * 2),
-            "llvm.prefetch",
-        )
-        ptr = builder.bitcast(builder.gep(a.data, [idx]), ptr_ty)
-        i32 = ir.IntType(32)
-        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        _prefetch(builder, builder.ptrtoint(builder.gep(a.data, [idx]), _I64))
         return context.get_dummy_value()
 
     return types.void(arr, i), codegen
@@ -335,17 +330,10 @@ def prefetch_row(typingctx, A, r, n_lines):
     def codegen(context, builder, sig, args):
         a_val, r_val, nl_val = args
         row, _ = _row_ptr(context, builder, sig.args[0], a_val, sig.args[1], r_val)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch"
-        )
         base = builder.ptrtoint(row, _I64)
         count = context.cast(builder, nl_val, sig.args[2], types.int64)
         with cgutils.for_range(builder, count) as loop:
-            addr = builder.add(base, builder.mul(loop.index, ir.Constant(_I64, 64)))
-            ptr = builder.inttoptr(addr, i8p)
-            builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            _prefetch(builder, builder.add(base, builder.mul(loop.index, ir.Constant(_I64, 64))))
         return context.get_dummy_value()
 
     return types.void(A, r, n_lines), codegen

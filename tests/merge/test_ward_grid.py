@@ -145,6 +145,21 @@ def test_criteria_and_costs_are_sklearns() -> None:
         assert _exact_cost(X, m2[n:], slot_of, m1, b, a, n) == res
 
 
+@pytest.mark.parametrize("kind", ["random", "constant", "piecewise", "integer"])
+def test_pool_compaction_path_is_exercised(kind: str) -> None:
+    """The neighbour pool fills up and is compacted during a run; the tree stays exact."""
+    from mis_pipeline.merge._ward_kernel import ward_grid_kernel
+
+    h, w, c = 13, 17, 6
+    feats = make_features(h, w, c, kind, np.float64, np.random.default_rng(9))
+    n = h * w
+    children, _, stats = ward_grid_kernel(
+        feats.reshape(n, c), h, w, np.empty((n // 2, c)), 1.0, np.inf
+    )
+    assert stats[0] >= 1  # compactions
+    np.testing.assert_array_equal(children, ward_grid_sklearn(feats).children)
+
+
 @pytest.mark.parametrize("kind", ["random", "smooth", "piecewise", "duplicated_rows", "integer"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("tol_scale", [1e9, 1e12])
