@@ -3,6 +3,7 @@
     python benchmarks/bench_merge.py speed  [--repeats 7] [--grids 28x28,47x63,60x80,100x134]
     python benchmarks/bench_merge.py memory [--grids ...]
     python benchmarks/bench_merge.py jit
+    python benchmarks/bench_merge.py sample [--minutes 5] [--repeats 9]
     python benchmarks/bench_merge.py all
 
 Inputs: C = 384 float32 features (DINO ViT-S width), spatially smooth like real patch
@@ -20,6 +21,9 @@ library and their ratio (on a shared machine other load only ever adds time, so 
 disturbed runs give the steadiest ratio). Also the 60x80 -> 100x134 growth, from the runs
 above and from ``2 * repeats`` runs of the two grids interleaved (median of the paired
 ratios, and ratio of the best runs), and a check that both give the same ``children``.
+
+``sample``: once a minute, the 60x80 ratio and the 60x80 -> 100x134 growth from ``--repeats``
+runs each (see :func:`bench_sample`), to see how they move with the machine's load.
 
 ``memory``: one fresh subprocess per grid, which loads the features from a .npy file (one
 allocation) and compiles on a tiny grid first. Peak extra memory of one ``ward_grid`` call,
@@ -162,6 +166,42 @@ def bench_speed(grids: tuple[tuple[int, int], ...], repeats: int) -> dict[str, d
     return results
 
 
+# --------------------------------------------------------------------------- sample
+def bench_sample(minutes: float, repeats: int) -> None:
+    """Every minute for ``minutes``: ``repeats`` runs each of ward_grid at 60x80,
+    scikit-learn at 60x80, ward_grid at 100x134 and ward_grid at 60x80 again; one line with
+    medians, minima, the 60x80 ratio and the growth. Shows how the figures move with the
+    load other tenants put on a shared machine."""
+    from sklearn.cluster import ward_tree
+    from sklearn.feature_extraction.image import grid_to_graph
+
+    from mis_pipeline.merge import ward_grid
+
+    small, large = smooth_features(60, 80), smooth_features(100, 134)
+    X, conn = small.reshape(-1, C), grid_to_graph(60, 80)
+    ward_grid(small), ward_grid(large), ward_tree(X, connectivity=conn)  # warm-up
+    end = time.time() + 60 * minutes
+    while True:
+        ours: list[float] = []
+        sk: list[float] = []
+        big: list[float] = []
+        _median_ms(lambda: ward_grid(small), repeats, ours)
+        _median_ms(lambda: ward_tree(X, connectivity=conn), repeats, sk)
+        _median_ms(lambda: ward_grid(large), repeats, big)
+        _median_ms(lambda: ward_grid(small), repeats, ours)
+        o, k, g = np.median(ours), np.median(sk), np.median(big)
+        print(
+            f"{time.strftime('%H:%M:%S')} 60x80 ours {o:.2f} ms (min {min(ours):.2f}), "
+            f"scikit-learn {k:.1f} ms (min {min(sk):.1f}): ratio {k / o:.1f}x "
+            f"(best {min(sk) / min(ours):.1f}x) | 100x134 {g:.2f} ms: growth x{g / o:.2f} "
+            f"(best x{min(big) / min(ours):.2f})",
+            flush=True,
+        )
+        if time.time() + 60 > end:
+            break
+        time.sleep(60)
+
+
 # --------------------------------------------------------------------------- memory
 def _status_kb(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -274,10 +314,14 @@ def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("what", choices=("speed", "memory", "jit", "all"))
+    p.add_argument("what", choices=("speed", "memory", "jit", "sample", "all"))
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--grids", type=_parse_grids, default=GRIDS)
+    p.add_argument("--minutes", type=float, default=5.0, help="sample: for how long")
     a = p.parse_args()
+    if a.what == "sample":
+        bench_sample(a.minutes, a.repeats)
+        return
     if a.what in ("speed", "all"):
         bench_speed(a.grids, a.repeats)
     if a.what in ("memory", "all"):
