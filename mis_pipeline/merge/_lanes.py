@@ -40,8 +40,8 @@ from ._ir import (
     _divide,
     _is_opaque,
     _LaneSums,
-    _prefetch,
     _MixedRows,
+    _prefetch,
     _row_ptr,
     _Rows,
     _splat,
@@ -95,14 +95,14 @@ def sqdist_pairs(typingctx, X, ra, rb, out, energy):
         with cgutils.for_range(builder, n_blocks) as loop:
             f0 = builder.mul(loop.index, ir.Constant(_I64, LANES))
             own = rows_a.block(f0)
-            for q, (a, b) in enumerate(zip(own + own, rows_b.block(f0))):
+            for q, (a, b) in enumerate(zip(own + own, rows_b.block(f0), strict=True)):
                 acc.add(q, builder.fsub(a, b))
             for q in range(LANES // 2):
                 energy.add(q, own[q])
         tail = builder.mul(n_blocks, ir.Constant(_I64, LANES))
         with cgutils.for_range_slice(builder, tail, n_feat, ir.Constant(_I64, 1)) as (f, _):
             own = rows_a.scalars(f)
-            for q, (a, b) in enumerate(zip(own + own, rows_b.scalars(f))):
+            for q, (a, b) in enumerate(zip(own + own, rows_b.scalars(f), strict=True)):
                 acc.add(q, builder.fsub(a, b))
             for q in range(LANES // 2):
                 energy.add(q, own[q])
