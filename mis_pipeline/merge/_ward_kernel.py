@@ -315,12 +315,8 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     hp = np.empty(n, dtype=np.int64)
     hn = np.empty(n, dtype=np.int32)
     pos = np.full(n_nodes, -1, dtype=np.int32)
-    best_pair = np.full(n_nodes, -1, dtype=np.int64)
-    best_cost = np.empty(n_nodes, dtype=np.float64)
     for v in range(n):
         bc, bp = _best_of(v, adj_off, adj_len, pool, pool_d)
-        best_cost[v] = bc
-        best_pair[v] = bp
         hk[v] = bc
         hp[v] = bp
         hn[v] = v
@@ -363,9 +359,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 pool_d[pa_] = c_ex
                 pool_h[pa_] = c_ex
                 bc, bp = _best_of(a, adj_off, adj_len, pool, pool_d)
-                if bc != best_cost[a] or bp != best_pair[a]:
-                    best_cost[a] = bc
-                    best_pair[a] = bp
+                if bc != hk[pos[a]] or bp != hp[pos[a]]:
                     heap_size = iheap_set(hk, hp, hn, pos, heap_size, a, bc, bp)
 
         # ---- the smallest pair is at the root; both children leave the heap
@@ -450,12 +444,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             o = adj_off[t]
             prefetch(pool, o)
             prefetch(pool_d, o)
-            prefetch(pool_h, o)
             if t < n:
                 prefetch_row(X, t, PREFETCH_LINES)
             else:
                 prefetch_row(S, slot_of[t], PREFETCH_LINES)
-            prefetch(best_pair, t)
             prefetch(hk, pos[t])
         alive[i] = False
         alive[j] = False
@@ -522,33 +514,29 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                         pool_h[o + p] = pool_h[o + ln]
                         continue
                     pool[o + p] = k
-                    pool_d[o + p] = c_kt
-                    pool_h[o + p] = pool_h[ok + q]
+                    pool_d[o + p] = c_kt  # (the upper bound lives in k's list: k > t)
                     found = True
                 p += 1
             adj_len[t] = ln
-            old = best_pair[t]
+            et = pos[t]  # t's heap entry holds its best pair
+            old = hp[et]
             old_hi = old >> 32
             old_lo = old & mask32
             if (old_hi == i) | (old_hi == j) | (old_lo == i) | (old_lo == j):
                 bc, bp = _best_of(t, adj_off, adj_len, pool, pool_d)
             else:
-                bc = best_cost[t]
+                bc = hk[et]
                 bp = old
                 p_kt = (np.int64(k) << 32) | t
                 if heap_before(c_kt, p_kt, bc, bp):
                     bc = c_kt
                     bp = p_kt
             if bp != old:
-                best_cost[t] = bc
-                best_pair[t] = bp
                 heap_size = iheap_set(hk, hp, hn, pos, heap_size, t, bc, bp)
 
         # ---- k's own best pair, in the entry it took over from i
         if deg > 0:
             bc, bp = _best_of(k, adj_off, adj_len, pool, pool_d)
-            best_cost[k] = bc
-            best_pair[k] = bp
             heap_size = iheap_set(hk, hp, hn, pos, heap_size, k, bc, bp)
         else:
             heap_size = iheap_remove(hk, hp, hn, pos, heap_size, k)
