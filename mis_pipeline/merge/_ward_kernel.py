@@ -449,6 +449,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             else:
                 prefetch_row(S, slot_of[t], PREFETCH_LINES)
             prefetch(hk, pos[t])
+            prefetch(hp, pos[t])
         alive[i] = False
         alive[j] = False
         alive[k] = True
