@@ -62,13 +62,15 @@ Data structures and tricks, each there for speed or memory (details in the comme
 * float64 sums for internal clusters only, in ``n // 2`` reusable slots (a leaf's sum and
   centroid are its input row); centroids are never stored but derived from the sums where
   needed, by a correctly rounded division (an FMA correction for float32 inputs), which
-  halves the memory and the memory traffic of storing both (a float32 centroid cache was
-  measured: no faster);
+  halves the memory and the memory traffic of storing both (measured, each no faster: a
+  float32 centroid cache, stored float64 centroids, and two-leaf clusters read from their
+  two input rows instead of a slot);
 * one unordered neighbour list per live cluster in a shared int32 pool, with the bounds of
-  each adjacent pair stored beside it;
+  each adjacent pair stored beside it (the upper bound only in the newer node's list);
 * an indexed heap (:mod:`._heap`) holding one entry per live cluster, its best pair,
   updated in place (scikit-learn pushes every new pair and pops the dead ones too); the new
-  cluster takes over the entry of one of its children;
+  cluster takes over the entry of one of its children; a cluster's best pair is read from
+  its heap entry (no second copy to keep in step and to miss in the cache);
 * the criteria of a new cluster against its neighbours computed up to 8 at a time in SIMD
   lanes (a 6-lane variant for the usual 5-6 neighbours), the first batch fused with the new
   cluster's sums and centroid; the value check of the input (finite, bounded) rides on the
@@ -236,7 +238,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     # Adjacency: the neighbours of node v are pool[adj_off[v] : adj_off[v] + adj_len[v]],
     # with the bounds of each pair's criterion beside them (pool_d: lower, the key; pool_h:
     # upper; equal once the pair is settled exactly), so a neighbour's best pair can be
-    # re-found without recomputing distances. A merge rewrites i/j into k inside each
+    # re-found without recomputing distances. The upper bound is read only for the root
+    # pair, from the list of its newer (larger) node, so it is kept up to date only there:
+    # a neighbour t of a new cluster k never needs it in its own list (k > t), which saves
+    # a write (and a cache line) per neighbour and merge. A merge rewrites i/j into k inside each
     # neighbour's list (which never grows), so only the new cluster needs a fresh block,
     # appended at the end. Blocks sit in node-id order, so the pool compacts in place. A
     # merge removes >= 1 adjacency and adds none: live lists never exceed 2 * n_edges
@@ -310,7 +315,8 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     # its clusters, so it is at the root. A merge removes the two children's entries and
     # updates in place the entries of the neighbours whose best pair changed, so no stale
     # entry is ever pushed or popped (scikit-learn pushes every new pair and skips dead ones
-    # when popping).
+    # when popping). A live cluster's best pair and its key are its heap entry,
+    # hp[pos[v]] and hk[pos[v]].
     hk = np.empty(n, dtype=np.float64)
     hp = np.empty(n, dtype=np.int64)
     hn = np.empty(n, dtype=np.int32)
