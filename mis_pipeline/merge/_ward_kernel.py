@@ -562,5 +562,20 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                     prefetch_row(X, v, PREFETCH_LINES)
                 else:
                     prefetch_row(S, slot_of[v], PREFETCH_LINES)
+            # and the bookkeeping of its neighbours, which the next step's list building
+            # and lane setup read one after another (their ids are in the lists just asked
+            # for: read now rather than at the start of the next step, where the same wait
+            # would come). Measured 3-5% faster at C = 384 on 60x80 and 100x134 grids.
+            for side in range(2):
+                v = np.int64(hp[0] >> 32) if side == 0 else np.int64(hp[0] & mask32)
+                o = adj_off[v]
+                for q in range(adj_len[v]):
+                    u = pool[o + q]
+                    prefetch(mark, u)
+                    prefetch(adj_off, u)
+                    prefetch(adj_len, u)
+                    prefetch(slot_of, u)
+                    prefetch(size, u)
+                    prefetch(pos, u)
 
     return children, cost, stats
