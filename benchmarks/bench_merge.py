@@ -4,6 +4,8 @@
     python benchmarks/bench_merge.py memory [--grids ...]
     python benchmarks/bench_merge.py jit
     python benchmarks/bench_merge.py sample [--minutes 5] [--repeats 9]
+    python benchmarks/bench_merge.py ab --base REV [--repeats 41] [--channels 384]
+    python benchmarks/bench_merge.py latency
     python benchmarks/bench_merge.py all
 
 Inputs: C = 384 float32 features (DINO ViT-S width), spatially smooth like real patch
@@ -24,6 +26,20 @@ ratios, and ratio of the best runs), and a check that both give the same ``child
 
 ``sample``: once a minute, the 60x80 ratio and the 60x80 -> 100x134 growth from ``--repeats``
 runs each (see :func:`bench_sample`), to see how they move with the machine's load.
+
+``ab``: the kernel of git revision ``REV`` (its ``mis_pipeline/merge`` kernel modules,
+imported from a temporary package) against the working tree's, in one process on the same
+arrays (default grids 60x80 and 100x134): both must give the same children and costs, then
+``--repeats`` rounds, each timing every grid with both kernels in turn. Per grid: minimum,
+10th percentile and median of each, and the ratios new / base (of the minima, of the 10th
+percentiles, and the median of the per-round ratios); the growth 60x80 -> 100x134 of each.
+For changes of a few percent on a shared machine, the 10th percentile and the paired
+median are the figures to trust.
+
+``latency``: a dependent random walk through buffers of 0.5 to 128 MB, one load per cache
+line: nanoseconds per load. Shows the cache sizes this process really gets (on a shared
+host, far less than the processor's nominal last-level cache), which is what the growth
+from 60x80 to 100x134 runs into.
 
 ``memory``: one fresh subprocess per grid, which loads the features from a .npy file (one
 allocation) and compiles on a tiny grid first. Peak extra memory of one ``ward_grid`` call,
@@ -111,7 +127,9 @@ def bench_speed(grids: tuple[tuple[int, int], ...], repeats: int) -> dict[str, d
         all_sk: list[float] = []
         ours_ms, ours_cpu = _median_ms(lambda: ward_grid(feats), repeats, all_ours)  # noqa: B023
         sk_ms, sk_cpu = _median_ms(
-            lambda: ward_tree(X, connectivity=conn), repeats, all_sk  # noqa: B023
+            lambda: ward_tree(X, connectivity=conn),
+            repeats,
+            all_sk,  # noqa: B023
         )
         # Alternating runs: each call starts after the other library has flushed the caches.
         alt_ours, alt_sk = [], []
@@ -307,6 +325,112 @@ def bench_jit() -> dict[str, dict[str, float]]:
     return results
 
 
+# --------------------------------------------------------------------------- ab
+_KERNEL_FILES = ("_ward_kernel.py", "_heap.py", "_lanes.py", "_ir.py")
+
+
+def _kernel_at(rev: str, where: Path):
+    """Import the merge kernel modules of git revision ``rev`` as a package in ``where``."""
+    import importlib
+
+    root = Path(__file__).resolve().parents[1]
+    name = "merge_at_" + "".join(ch if ch.isalnum() else "_" for ch in rev)
+    pkg = where / name
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for fname in _KERNEL_FILES:
+        src = subprocess.run(
+            ["git", "show", f"{rev}:mis_pipeline/merge/{fname}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        (pkg / fname).write_text(src)
+    sys.path.insert(0, str(where))
+    return importlib.import_module(f"{name}._ward_kernel")
+
+
+def bench_ab(base_rev: str, grids, repeats: int, channels: int) -> None:
+    import mis_pipeline.merge._ward_kernel as new
+    from mis_pipeline.merge.ward import MAX_SUM_OF_SQUARES
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = _kernel_at(base_rev, Path(tmp))
+        feats = {g: smooth_features(*g, c=channels).reshape(g[0] * g[1], channels) for g in grids}
+
+        def run(mod, g):
+            X = feats[g]
+            n = X.shape[0]
+            t0 = time.perf_counter()
+            # (n // 2 + 1 rows: enough work space for every kernel version so far)
+            out = mod.ward_grid_kernel(
+                X, g[0], g[1], np.empty((n // 2 + 1, channels)), 1.0, MAX_SUM_OF_SQUARES
+            )
+            return time.perf_counter() - t0, out
+
+        for g in grids:
+            (_, a), (_, b) = run(base, g), run(new, g)
+            if not (np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])):
+                raise SystemExit(f"ab: the two kernels disagree on grid {g[0]}x{g[1]}")
+        times = {(m, g): [] for m in ("base", "new") for g in grids}
+        for _ in range(repeats):
+            for g in grids:
+                times[("base", g)].append(run(base, g)[0])
+                times[("new", g)].append(run(new, g)[0])
+        print(f"ab: {base_rev} (base) vs working tree (new), C={channels}, {repeats} rounds")
+        for g in grids:
+            a = 1e3 * np.array(times[("base", g)])
+            b = 1e3 * np.array(times[("new", g)])
+            print(
+                f"{g[0]:>4}x{g[1]:<4} base min {a.min():.2f} p10 {np.percentile(a, 10):.2f} "
+                f"median {np.median(a):.2f} ms | new min {b.min():.2f} p10 "
+                f"{np.percentile(b, 10):.2f} median {np.median(b):.2f} ms | new/base: min "
+                f"{b.min() / a.min():.3f}, p10 {np.percentile(b, 10) / np.percentile(a, 10):.3f}, "
+                f"paired median {np.median(b / a):.3f}"
+            )
+        if len(grids) >= 2:
+            small, large = grids[0], grids[-1]
+            for m in ("base", "new"):
+                s_, l_ = np.array(times[(m, small)]), np.array(times[(m, large)])
+                print(
+                    f"growth {small[0]}x{small[1]} -> {large[0]}x{large[1]}, {m}: min "
+                    f"x{l_.min() / s_.min():.2f}, p10 "
+                    f"x{np.percentile(l_, 10) / np.percentile(s_, 10):.2f}, median "
+                    f"x{np.median(l_) / np.median(s_):.2f}"
+                )
+
+
+# --------------------------------------------------------------------------- latency
+def bench_latency() -> None:
+    from numba import njit
+
+    @njit(cache=False)
+    def walk(nxt, steps):
+        i = 0
+        for _ in range(steps):
+            i = nxt[i]
+        return i
+
+    print("latency: dependent loads along a random cycle, one per 64-byte line")
+    rng = np.random.default_rng(0)
+    for mb in (0.5, 1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128):
+        lines = int(mb * 2**20 / 64)
+        order = rng.permutation(lines) * 8  # int64 index of each line's first element
+        nxt = np.zeros(lines * 8, np.int64)
+        nxt[order] = np.roll(order, -1)
+        walk(nxt, 1000)
+        steps = 2_000_000
+        best = min(_timed(walk, nxt, steps) for _ in range(3))
+        print(f"{mb:>7.1f} MB: {best / steps * 1e9:6.1f} ns per load")
+
+
+def _timed(fn, *args) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "_memory_child":
         _memory_child(sys.argv[2])
@@ -314,11 +438,23 @@ def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("what", choices=("speed", "memory", "jit", "sample", "all"))
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--grids", type=_parse_grids, default=GRIDS)
+    p.add_argument("what", choices=("speed", "memory", "jit", "sample", "ab", "latency", "all"))
+    p.add_argument("--repeats", type=int, default=None, help="default 7 (ab: 41)")
+    p.add_argument("--grids", type=_parse_grids, default=None)
     p.add_argument("--minutes", type=float, default=5.0, help="sample: for how long")
+    p.add_argument("--base", default=None, help="ab: the git revision to compare against")
+    p.add_argument("--channels", type=int, default=C, help="ab: feature channels")
     a = p.parse_args()
+    if a.what == "ab":
+        if a.base is None:
+            p.error("ab needs --base REV")
+        bench_ab(a.base, a.grids or ((60, 80), (100, 134)), a.repeats or 41, a.channels)
+        return
+    a.grids = a.grids or GRIDS
+    a.repeats = a.repeats or 7
+    if a.what == "latency":
+        bench_latency()
+        return
     if a.what == "sample":
         bench_sample(a.minutes, a.repeats)
         return
