@@ -68,9 +68,10 @@ Data structures and tricks, each there for speed or memory (details in the comme
 * one unordered neighbour list per live cluster in a shared int32 pool, with the bounds of
   each adjacent pair stored beside it (the upper bound only in the newer node's list);
 * an indexed heap (:mod:`._heap`) holding one entry per live cluster, its best pair,
-  updated in place (scikit-learn pushes every new pair and pops the dead ones too); the new
-  cluster takes over the entry of one of its children; a cluster's best pair is read from
-  its heap entry (no second copy to keep in step and to miss in the cache);
+  updated in place (scikit-learn pushes every new pair and pops the dead ones too); a
+  cluster's best pair is read from its heap entry (no second copy to keep in step and to
+  miss in the cache), and each entry's owner is a bit of its pair code (no owner array to
+  load at every level of a sift);
 * the criteria of a new cluster against its neighbours computed up to 8 at a time in SIMD
   lanes (a 6-lane variant for the usual 5-6 neighbours), the first batch fused with the new
   cluster's sums and centroid; the value check of the input (finite, bounded) rides on the
@@ -90,7 +91,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._heap import heap_before, iheap_remove, iheap_rename, iheap_set, iheapify
+from ._heap import code_hi, code_lo, heap_before, iheap_remove, iheap_set, iheapify, pair_code
 from ._lanes import (
     LANES,
     prefetch,
@@ -133,7 +134,7 @@ def _best_of(v, adj_off, adj_len, pool, pool_d):
     best_p = np.int64(-1)
     for q in range(adj_len[v]):
         u = np.int64(pool[o + q])
-        pr = (u << 32) | v if u > v else (np.int64(v) << 32) | u
+        pr = pair_code(u, v, v)
         c = pool_d[o + q]
         better = (best_p < 0) | heap_before(c, pr, best_c, best_p)
         best_c = c if better else best_c
@@ -319,18 +320,15 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     # hp[pos[v]] and hk[pos[v]].
     hk = np.empty(n, dtype=np.float64)
     hp = np.empty(n, dtype=np.int64)
-    hn = np.empty(n, dtype=np.int32)
     pos = np.full(n_nodes, -1, dtype=np.int32)
     for v in range(n):
         bc, bp = _best_of(v, adj_off, adj_len, pool, pool_d)
         hk[v] = bc
         hp[v] = bp
-        hn[v] = v
     heap_size = n
-    iheapify(hk, hp, hn, pos, heap_size)
+    iheapify(hk, hp, pos, heap_size)
 
     mark = np.full(n_nodes, -1, dtype=np.int32)  # dedupes the new cluster's neighbours
-    mask32 = np.int64(0xFFFFFFFF)
 
     for step in range(n - 1):
         k = n + step
@@ -340,16 +338,16 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
         # replaces both bounds) and the root looked at again.
         while True:
             p0 = hp[0]
-            i0 = np.int64(p0 >> 32)
-            j0 = np.int64(p0 & mask32)
+            i0 = code_hi(p0)
+            j0 = code_lo(p0)
             at = _pos_in_list(i0, j0, adj_off, adj_len, pool)
             if pool_d[at] == pool_h[at]:
                 break
             hi0 = pool_h[at]
             # Any other pair with a lower bound <= hi0? p0 has two entries, the root and a
-            # child of it; any other entry <= hi0 lies below the root's other child or
+            # child of it (the same pair, the other owner bit: see _heap.py); any other entry <= hi0 lies below the root's other child or
             # below the duplicate, so three entries tell.
-            dup = 1 if heap_size > 1 and hp[1] == p0 else 2
+            dup = 1 if heap_size > 1 and (hp[1] >> 1) == (p0 >> 1) else 2
             other = 3 - dup
             near = other < heap_size and hk[other] <= hi0
             for e in range(2 * dup + 1, min(2 * dup + 3, heap_size)):
@@ -366,22 +364,21 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 pool_h[pa_] = c_ex
                 bc, bp = _best_of(a, adj_off, adj_len, pool, pool_d)
                 if bc != hk[pos[a]] or bp != hp[pos[a]]:
-                    heap_size = iheap_set(hk, hp, hn, pos, heap_size, a, bc, bp)
+                    heap_size = iheap_set(hk, hp, pos, heap_size, a, bc, bp)
 
         # ---- the smallest pair is at the root; both children leave the heap
         pair = hp[0]
-        i = np.int64(pair >> 32)
-        j = np.int64(pair & mask32)
+        i = code_hi(pair)
+        j = code_lo(pair)
         # The float32 cost is scikit-learn's float64 criterion rounded: decided by the
         # bounds unless a float32 rounding boundary falls between them.
         c32 = np.float32(hk[0])
         if c32 != np.float32(pool_h[at]):
             stats[2] += 1
             c32 = np.float32(_exact_cost(X, S, slot_of, size, i, j, n))
-        # j's entry leaves the heap; i's (the root) passes to k, which sets its own best
-        # pair in it at the end of the step: one sift instead of a removal and an insertion.
-        heap_size = iheap_remove(hk, hp, hn, pos, heap_size, j)
-        iheap_rename(hn, pos, i, k)
+        # both children's entries leave the heap; k's is inserted at the end of the step
+        heap_size = iheap_remove(hk, hp, pos, heap_size, j)
+        heap_size = iheap_remove(hk, hp, pos, heap_size, i)
         children[step, 0] = j
         children[step, 1] = i
         cost[step] = c32
@@ -527,33 +524,32 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             adj_len[t] = ln
             et = pos[t]  # t's heap entry holds its best pair
             old = hp[et]
-            old_hi = old >> 32
-            old_lo = old & mask32
+            old_hi = code_hi(old)
+            old_lo = code_lo(old)
             if (old_hi == i) | (old_hi == j) | (old_lo == i) | (old_lo == j):
                 bc, bp = _best_of(t, adj_off, adj_len, pool, pool_d)
             else:
                 bc = hk[et]
                 bp = old
-                p_kt = (np.int64(k) << 32) | t
+                p_kt = pair_code(k, t, t)
                 if heap_before(c_kt, p_kt, bc, bp):
                     bc = c_kt
                     bp = p_kt
             if bp != old:
-                heap_size = iheap_set(hk, hp, hn, pos, heap_size, t, bc, bp)
+                heap_size = iheap_set(hk, hp, pos, heap_size, t, bc, bp)
 
-        # ---- k's own best pair, in the entry it took over from i
+        # ---- k's own best pair: a new entry (it sifts up from the bottom, most often a
+        # level or two, as k's best pair is rarely among the cheapest)
         if deg > 0:
             bc, bp = _best_of(k, adj_off, adj_len, pool, pool_d)
-            heap_size = iheap_set(hk, hp, hn, pos, heap_size, k, bc, bp)
-        else:
-            heap_size = iheap_remove(hk, hp, hn, pos, heap_size, k)
+            heap_size = iheap_set(hk, hp, pos, heap_size, k, bc, bp)
 
         # ---- the next merge is (most likely) the root's pair: ask for what it reads first
         if heap_size > 0:
             # (written out rather than shared with the loop above: a helper taking these
             # arrays measured 4-5% slower, its array arguments being reference-counted)
             for side in range(2):
-                v = np.int64(hp[0] >> 32) if side == 0 else np.int64(hp[0] & mask32)
+                v = code_hi(hp[0]) if side == 0 else code_lo(hp[0])
                 o = adj_off[v]
                 prefetch(pool, o)
                 prefetch(pool_d, o)
@@ -567,7 +563,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             # for: read now rather than at the start of the next step, where the same wait
             # would come). Measured 3-5% faster at C = 384 on 60x80 and 100x134 grids.
             for side in range(2):
-                v = np.int64(hp[0] >> 32) if side == 0 else np.int64(hp[0] & mask32)
+                v = code_hi(hp[0]) if side == 0 else code_lo(hp[0])
                 o = adj_off[v]
                 for q in range(adj_len[v]):
                     u = pool[o + q]

@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 # guarantees finite float32 costs and keeps every float64 intermediate far from overflow.
 MAX_SUM_OF_SQUARES = float(np.finfo(np.float32).max)
 
-# Leaves are addressed with int32 node ids (2n - 1 nodes) and pairs packed into int64.
-_MAX_LEAVES = (2**31 - 2) // 2
+# Leaves are addressed with int32 node ids (2n - 1 nodes), and a pair of node ids and its
+# owner bit are packed into an int64 heap code (ids below 2**30; see _heap.py).
+_MAX_LEAVES = 2**29
 
 
 def _check_features(features: object) -> np.ndarray:
