@@ -110,7 +110,7 @@ def ward_grid(features: np.ndarray) -> MergeTree:
     own sequential arithmetic (see ``_ward_kernel.py``).
 
     Memory: besides the output, one float64 ``(n // 2, C)`` work array (sums of internal
-    clusters; the size of a float32 feature array) and about ``300 n`` bytes of bookkeeping
+    clusters; the size of a float32 feature array) and about ``270 n`` bytes of bookkeeping
     (0.2x more at C = 384); a float16 input is first widened to a float32 copy.
 
     Raises
