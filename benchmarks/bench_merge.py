@@ -127,9 +127,9 @@ def bench_speed(grids: tuple[tuple[int, int], ...], repeats: int) -> dict[str, d
         all_sk: list[float] = []
         ours_ms, ours_cpu = _median_ms(lambda: ward_grid(feats), repeats, all_ours)  # noqa: B023
         sk_ms, sk_cpu = _median_ms(
-            lambda: ward_tree(X, connectivity=conn),
+            lambda: ward_tree(X, connectivity=conn),  # noqa: B023
             repeats,
-            all_sk,  # noqa: B023
+            all_sk,
         )
         # Alternating runs: each call starts after the other library has flushed the caches.
         alt_ours, alt_sk = [], []

@@ -242,8 +242,8 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     # re-found without recomputing distances. The upper bound is read only for the root
     # pair, from the list of its newer (larger) node, so it is kept up to date only there:
     # a neighbour t of a new cluster k never needs it in its own list (k > t), which saves
-    # a write (and a cache line) per neighbour and merge. A merge rewrites i/j into k inside each
-    # neighbour's list (which never grows), so only the new cluster needs a fresh block,
+    # a write (and a cache line) per neighbour and merge. A merge rewrites i/j into k inside
+    # each neighbour's list (which never grows), so only the new cluster needs a fresh block,
     # appended at the end. Blocks sit in node-id order, so the pool compacts in place. A
     # merge removes >= 1 adjacency and adds none: live lists never exceed 2 * n_edges
     # entries, so 4 * n_edges is room enough after a compaction.
@@ -345,8 +345,9 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 break
             hi0 = pool_h[at]
             # Any other pair with a lower bound <= hi0? p0 has two entries, the root and a
-            # child of it (the same pair, the other owner bit: see _heap.py); any other entry <= hi0 lies below the root's other child or
-            # below the duplicate, so three entries tell.
+            # child of it (the same pair with the other owner bit: see _heap.py); any other
+            # entry <= hi0 lies below the root's other child or below the duplicate, so
+            # three entries tell.
             dup = 1 if heap_size > 1 and (hp[1] >> 1) == (p0 >> 1) else 2
             other = 3 - dup
             near = other < heap_size and hk[other] <= hi0
