@@ -58,7 +58,8 @@ def code_lo(code):
 
 @njit(cache=True)
 def _owner(code):
-    return ((code >> 1) & _MASK30) if (code & 1) != 0 else (code >> 33)
+    """The node whose entry holds ``code``."""
+    return code_lo(code) if (code & 1) != 0 else code_hi(code)
 
 
 @njit(cache=True)
