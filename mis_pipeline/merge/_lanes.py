@@ -157,7 +157,8 @@ def sqdist_row_mixed(typingctx, A, rk, W, X, rb, leaf_bits, sizes, recips, out):
 
 
 def _sqdist_merged(
-    lanes, typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, sizes, recips, out
+    lanes, keep_centroid, typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits,
+    sizes, recips, out,
 ):
     """Merge two clusters and measure the result against up to ``lanes`` neighbours, in one
     pass over the features (one compiled variant per lane count, see below):
@@ -261,7 +262,8 @@ def _sqdist_merged(
             m = builder.fadd(load_source(sources[0], f0, True), load_source(sources[1], f0, True))
             vstore(m, builder.gep(s_row, [f0]))
             w = centroid(m, _splat(builder, size64, _V_F64), _splat(builder, recip64, _V_F64))
-            vstore(w, builder.gep(w_row, [f0]))
+            if keep_centroid:
+                vstore(w, builder.gep(w_row, [f0]))
             for q, r in enumerate(rows.block(f0)):
                 acc.add(q, builder.fsub(w, r))
         tail = builder.mul(n_blocks, ir.Constant(_I64, LANES))
@@ -269,7 +271,8 @@ def _sqdist_merged(
             m = builder.fadd(load_source(sources[0], f, False), load_source(sources[1], f, False))
             builder.store(m, builder.gep(s_row, [f]))
             w = centroid(m, size64, recip64)
-            builder.store(w, builder.gep(w_row, [f]))
+            if keep_centroid:
+                builder.store(w, builder.gep(w_row, [f]))
             for q, r in enumerate(rows.scalars(f)):
                 acc.add(q, builder.fsub(w, r))
         acc.store(context, out_ty, out_val)
@@ -281,11 +284,11 @@ def _sqdist_merged(
     )
 
 
-def _merged_variant(lanes: int):
+def _merged_variant(lanes: int, keep_centroid: bool):
     def typer(typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, sizes,
               recips, out):  # fmt: skip
         return _sqdist_merged(
-            lanes, typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits,
+            lanes, keep_centroid, typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits,
             sizes, recips, out,
         )  # fmt: skip
 
@@ -297,8 +300,8 @@ def _merged_variant(lanes: int):
 # A new cluster has 5-6 neighbours most of the time and 7-8 sometimes (grid merges); lanes
 # past the neighbour count would repeat a lane's work for nothing, so the kernel picks the
 # narrowest variant that fits (two variants: each one adds to the one-time compilation).
-sqdist_merged6 = _merged_variant(6)
-sqdist_merged = _merged_variant(LANES)
+sqdist_merged6 = _merged_variant(6, False)
+sqdist_merged = _merged_variant(LANES, True)
 
 
 @intrinsic
@@ -320,7 +323,7 @@ def prefetch(typingctx, arr, i):
 
 
 # Lines asked for past a row's first 4 KB page boundary by prefetch_row.
-PAGE_LINES = 2
+PAGE_LINES = 4
 
 
 @intrinsic
