@@ -42,9 +42,11 @@ is scikit-learn's; with the roundings of ``pa * w`` this puts scikit-learn's cos
     [c_fast / F - ETA, c_fast * F + ETA],    F - 1 ~ (C + 1) * 2**-52,
 
 ``ETA`` (about ``n * C * 2**-1074``) covering underflow. The kernel uses ``F`` and ``ETA``
-about twice and sixteen times larger. Each adjacent pair stores this interval: its lower
-bound is the key the heap and the best-pair scans order by, its upper bound sits beside it;
-a pair whose fast sum is exactly 0 is an exact 0 (both sums then add only zeros). At each
+about twice and sixteen times larger. Each adjacent pair stores the lower bound, the key
+the heap and the best-pair scans order by, and a bit telling whether it is exact; the upper
+bound is derived from the lower one where needed (:func:`_upper`, a slightly wider value,
+which only makes settling a little more frequent). A pair whose fast sum is exactly 0 is an
+exact 0 (both sums then add only zeros). At each
 merge the root pair ``p0`` has the smallest lower bound; it is scikit-learn's choice if its
 interval is a single exact value (every other pair's exact value is at least its lower
 bound, with ties ordered by pair as scikit-learn's heap does), or if its upper bound is
@@ -65,8 +67,9 @@ Data structures and tricks, each there for speed or memory (details in the comme
   halves the memory and the memory traffic of storing both (measured, each no faster: a
   float32 centroid cache, stored float64 centroids, and two-leaf clusters read from their
   two input rows instead of a slot);
-* one unordered neighbour list per live cluster in a shared int32 pool, with the bounds of
-  each adjacent pair stored beside it (the upper bound only in the newer node's list);
+* one unordered neighbour list per live cluster in a shared int32 pool, with the lower
+  bound of each adjacent pair beside it and its exactness in a bit of the neighbour's id
+  (an array of upper bounds, which this replaces, measured 2-10% slower);
 * an indexed heap (:mod:`._heap`) holding one entry per live cluster, its best pair,
   updated in place (scikit-learn pushes every new pair and pops the dead ones too); a
   cluster's best pair is read from its heap entry (no second copy to keep in step and to
@@ -106,6 +109,12 @@ __all__ = ["ward_grid_kernel", "ward_pair_criterion"]
 
 
 # --------------------------------------------------------------------------- distances
+# A pool entry is a neighbour's node id (< 2**30, see ward.py) and, in bit 30, whether the
+# pair's stored lower bound is its exact criterion (an exact zero, or settled); the bit is
+# read only in the list of the pair's newer node, like the upper bound derived from it.
+ID_MASK = (1 << 30) - 1
+EXACT = 1 << 30
+
 # Lines of a row prefetched ahead of a distance pass (the hardware prefetchers take over once
 # a row is streaming).
 PREFETCH_LINES = 4
@@ -133,7 +142,7 @@ def _best_of(v, adj_off, adj_len, pool, pool_d):
     best_c = np.inf
     best_p = np.int64(-1)
     for q in range(adj_len[v]):
-        u = np.int64(pool[o + q])
+        u = np.int64(pool[o + q] & ID_MASK)
         pr = pair_code(u, v, v)
         c = pool_d[o + q]
         better = (best_p < 0) | heap_before(c, pr, best_c, best_p)
@@ -165,9 +174,19 @@ def _pos_in_list(v, u, adj_off, adj_len, pool):
     """Index in the pool of neighbour ``u`` within node ``v``'s list (it is there)."""
     o = adj_off[v]
     for q in range(adj_len[v]):
-        if pool[o + q] == u:
+        if (pool[o + q] & ID_MASK) == u:
             return o + q
     return np.int64(-1)
+
+
+@njit(cache=True)
+def _upper(lo, F, ETA):
+    """An upper bound of scikit-learn's criterion of a pair whose lower bound from
+    :func:`_bounds` is ``lo`` (not an exact value): ``lo = max(c / F - ETA, 0)`` up to
+    roundings gives ``c <= (lo + ETA) * F`` and the upper bound ``c * F + ETA``; one more
+    factor ``F`` (``F - 1 >= 18 * 2**-52``) covers the roundings of
+    both computations."""
+    return (((lo + ETA) * F) * F) * F + 2.0 * ETA
 
 
 @njit(cache=True)
@@ -237,12 +256,12 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     n_free = n_slots
 
     # Adjacency: the neighbours of node v are pool[adj_off[v] : adj_off[v] + adj_len[v]],
-    # with the bounds of each pair's criterion beside them (pool_d: lower, the key; pool_h:
-    # upper; equal once the pair is settled exactly), so a neighbour's best pair can be
-    # re-found without recomputing distances. The upper bound is read only for the root
-    # pair, from the list of its newer (larger) node, so it is kept up to date only there:
-    # a neighbour t of a new cluster k never needs it in its own list (k > t), which saves
-    # a write (and a cache line) per neighbour and merge. A merge rewrites i/j into k inside
+    # with the lower bound of each pair's criterion beside them (pool_d, the key), so a
+    # neighbour's best pair can be re-found without recomputing distances. Whether that
+    # bound is the exact criterion (bit EXACT of the id) is read only for the root pair,
+    # from the list of its newer (larger) node, so it is kept up to date only there: a
+    # neighbour t of a new cluster k never needs it in its own list (k > t). The pair's
+    # upper bound is derived from its lower one (_upper). A merge rewrites i/j into k inside
     # each neighbour's list (which never grows), so only the new cluster needs a fresh block,
     # appended at the end. Blocks sit in node-id order, so the pool compacts in place. A
     # merge removes >= 1 adjacency and adds none: live lists never exceed 2 * n_edges
@@ -252,7 +271,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     pool_cap = 4 * n_edges + 16
     pool = np.empty(pool_cap, dtype=np.int32)
     pool_d = np.empty(pool_cap, dtype=np.float64)
-    pool_h = np.empty(pool_cap, dtype=np.float64)
 
     # Bounds of the leaf pairs' criteria: *_up[v] for (v, v - grid_w), *_left[v] for
     # (v, v - 1). One batch: lanes 0..3 the left pairs, lanes 4..7 the up pairs of 4 leaves
@@ -305,9 +323,8 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                     u, lo, hi = v + grid_w, lo_up[v + grid_w], hi_up[v + grid_w]
                 else:
                     continue
-                pool[pool_end] = u
+                pool[pool_end] = u | (EXACT if lo == hi else 0)
                 pool_d[pool_end] = lo
-                pool_h[pool_end] = hi
                 pool_end += 1
             adj_len[v] = pool_end - adj_off[v]
 
@@ -341,9 +358,9 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             i0 = code_hi(p0)
             j0 = code_lo(p0)
             at = _pos_in_list(i0, j0, adj_off, adj_len, pool)
-            if pool_d[at] == pool_h[at]:
+            if pool[at] & EXACT:
                 break
-            hi0 = pool_h[at]
+            hi0 = _upper(pool_d[at], F, ETA)
             # Any other pair with a lower bound <= hi0? p0 has two entries, the root and a
             # child of it (the same pair with the other owner bit: see _heap.py); any other
             # entry <= hi0 lies below the root's other child or below the duplicate, so
@@ -362,7 +379,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 b = j0 if side == 0 else i0
                 pa_ = _pos_in_list(a, b, adj_off, adj_len, pool)
                 pool_d[pa_] = c_ex
-                pool_h[pa_] = c_ex
+                pool[pa_] |= EXACT
                 bc, bp = _best_of(a, adj_off, adj_len, pool, pool_d)
                 if bc != hk[pos[a]] or bp != hp[pos[a]]:
                     heap_size = iheap_set(hk, hp, pos, heap_size, a, bc, bp)
@@ -372,9 +389,11 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
         i = code_hi(pair)
         j = code_lo(pair)
         # The float32 cost is scikit-learn's float64 criterion rounded: decided by the
-        # bounds unless a float32 rounding boundary falls between them.
+        # bounds unless a float32 rounding boundary falls between them. (`at` is the root
+        # pair's entry in its newer node's list, found by the loop above.)
         c32 = np.float32(hk[0])
-        if c32 != np.float32(pool_h[at]):
+        hi_root = pool_d[at] if pool[at] & EXACT else _upper(pool_d[at], F, ETA)
+        if c32 != np.float32(hi_root):
             stats[2] += 1
             c32 = np.float32(_exact_cost(X, S, slot_of, size, i, j, n))
         # both children's entries leave the heap; k's is inserted at the end of the step
@@ -422,7 +441,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                     for q in range(ln):  # destination <= source: safe in place
                         pool[p + q] = pool[o + q]
                         pool_d[p + q] = pool_d[o + q]
-                        pool_h[p + q] = pool_h[o + q]
                     adj_off[v] = p
                     p += ln
             pool_end = p
@@ -435,7 +453,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             src = i if side == 0 else j
             o = adj_off[src]
             for q in range(adj_len[src]):  # branch-free: a common neighbour of i and j
-                t = pool[o + q]  # is written twice, counted once
+                t = pool[o + q] & ID_MASK  # is written twice, counted once
                 pool[ok + deg] = t
                 deg += np.int64(mark[t] != k)
                 mark[t] = k
@@ -498,28 +516,28 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 # as scikit-learn: (m1[k] * m1[t]) / (m1[k] + m1[t]), then pa * w
                 lo, hi = _bounds(dist[q], (sz * st) / (sz + st), F, ETA)
                 pool_d[ok + g + q] = lo
-                pool_h[ok + g + q] = hi
+                if lo == hi:  # an exact zero (k's ids are read before this: plain ids)
+                    pool[ok + g + q] |= EXACT
 
         # ---- each neighbour t: i and/or j become k in its list (which never grows), with
         # the new criterion; then t's best pair is refreshed and pushed if it changed.
         for q in range(deg):
-            t = np.int64(pool[ok + q])
+            t = np.int64(pool[ok + q] & ID_MASK)
             c_kt = pool_d[ok + q]
             o = adj_off[t]
             ln = adj_len[t]
             found = False
             p = 0
             while p < ln:
-                u = pool[o + p]
+                u = pool[o + p] & ID_MASK
                 if (u == i) | (u == j):
                     if found:
                         ln -= 1
                         pool[o + p] = pool[o + ln]
                         pool_d[o + p] = pool_d[o + ln]
-                        pool_h[o + p] = pool_h[o + ln]
                         continue
                     pool[o + p] = k
-                    pool_d[o + p] = c_kt  # (the upper bound lives in k's list: k > t)
+                    pool_d[o + p] = c_kt  # (its exactness is read in k's list only: k > t)
                     found = True
                 p += 1
             adj_len[t] = ln
@@ -554,7 +572,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 o = adj_off[v]
                 prefetch(pool, o)
                 prefetch(pool_d, o)
-                prefetch(pool_h, o)
                 if v < n:
                     prefetch_row(X, v, PREFETCH_LINES)
                 else:
@@ -567,7 +584,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 v = code_hi(hp[0]) if side == 0 else code_lo(hp[0])
                 o = adj_off[v]
                 for q in range(adj_len[v]):
-                    u = pool[o + q]
+                    u = pool[o + q] & ID_MASK
                     prefetch(mark, u)
                     prefetch(adj_off, u)
                     prefetch(adj_len, u)

@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 MAX_SUM_OF_SQUARES = float(np.finfo(np.float32).max)
 
 # Leaves are addressed with int32 node ids (2n - 1 nodes), and a pair of node ids and its
-# owner bit are packed into an int64 heap code (ids below 2**30; see _heap.py).
+# owner bit are packed into an int64 heap code (ids below 2**30; see _heap.py), and a pool
+# entry keeps a flag in bit 30 of a node id (see _ward_kernel.py).
 _MAX_LEAVES = 2**29
 
 
@@ -110,8 +111,8 @@ def ward_grid(features: np.ndarray) -> MergeTree:
     own sequential arithmetic (see ``_ward_kernel.py``).
 
     Memory: besides the output, one float64 ``(n // 2, C)`` work array (sums of internal
-    clusters; the size of a float32 feature array) and about ``270 n`` bytes of bookkeeping
-    (0.2x more at C = 384); a float16 input is first widened to a float32 copy.
+    clusters; the size of a float32 feature array) and about ``210 n`` bytes of bookkeeping
+    (0.14x more at C = 384); a float16 input is first widened to a float32 copy.
 
     Raises
     ------

@@ -252,6 +252,29 @@ def test_fast_distances_are_within_the_kernels_error_bound(dtype: type) -> None:
             assert abs(out[q] - pa) <= bound * pa, (c, q, out[q], pa)
 
 
+def test_upper_bound_derived_from_the_lower_bound_covers_the_stored_one() -> None:
+    """The kernel stores only a pair's lower bound and derives the upper one when the pair
+    reaches the heap's root: the derived value is never below the interval's own upper end
+    (and stays within a few F of it), over the whole range of criteria, underflow included,
+    for the narrowest (C = 1) and the usual widths and for inflated tolerances."""
+    from mis_pipeline.merge._ward_kernel import _bounds, _upper
+
+    rng = np.random.default_rng(11)
+    pa = np.concatenate(
+        [10.0 ** rng.uniform(-320, 300, 4000), [5e-324, 1e-310, 1.0, 3.0, 1e300]]
+    )
+    w = rng.uniform(0.5, 5000.0, pa.size)
+    for c, tol, n in ((1, 1.0, 4), (384, 1.0, 13400), (17, 1e6, 2**29)):
+        F = 1.0 + tol * (2.0 * c + 16.0) * 2.0**-52
+        ETA = tol * (float(n) * (c + 4.0)) * 2.0**-1070
+        for p_, w_ in zip(pa, w, strict=True):
+            lo, hi = _bounds(p_, w_, F, ETA)
+            up = _upper(lo, F, ETA)
+            assert lo < hi <= up, (c, tol, p_, w_, lo, hi, up)
+            assert up <= hi * F**3 + 3.0 * ETA, (c, tol, p_, w_, hi, up)
+    assert _bounds(0.0, 2.0, 1.0 + 2.0**-40, 1e-300) == (0.0, 0.0)  # exact zeros stay exact
+
+
 def test_cost_relation_to_sklearn_distance() -> None:
     from sklearn.cluster import ward_tree
     from sklearn.feature_extraction.image import grid_to_graph
