@@ -240,8 +240,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     # Cluster sizes as float64, exactly scikit-learn's moments_1 (small exact integers).
     size = np.empty(n_nodes, dtype=np.float64)
     size[:n] = 1.0
-    alive = np.zeros(n_nodes, dtype=np.bool_)
-    alive[:n] = True
 
     # Internal clusters' float64 sums live in slots of S. Live internal clusters are disjoint
     # with >= 2 leaves each, so n // 2 slots always suffice, and a merge reuses a child's
@@ -434,8 +432,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
         if pool_end + need > pool_cap:
             stats[0] += 1
             p = 0
-            for v in range(k):  # i and j are still alive here and keep their lists
-                if alive[v]:
+            # the live clusters: those in the heap, and i and j (out of it by now, their
+            # lists still to be read)
+            for v in range(k):
+                if (pos[v] >= 0) | (v == i) | (v == j):
                     o = adj_off[v]
                     ln = adj_len[v]
                     for q in range(ln):  # destination <= source: safe in place
@@ -472,9 +472,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 prefetch_row(S, slot_of[t], PREFETCH_LINES)
             prefetch(hk, pos[t])
             prefetch(hp, pos[t])
-        alive[i] = False
-        alive[j] = False
-        alive[k] = True
 
         # ---- criteria of k against its neighbours (fast sums). Batches of LANES neighbours
         # share one SIMD pass (see _lanes.py); the first batch also writes k's sums and
