@@ -115,6 +115,9 @@ __all__ = ["ward_grid_kernel", "ward_pair_criterion"]
 ID_MASK = (1 << 30) - 1
 EXACT = 1 << 30
 
+# Columns of the kernel's per-node record.
+OFF, LEN, SLOT, SIZE = 0, 1, 2, 3
+
 # Lines of a row prefetched ahead of a distance pass (the hardware prefetchers take over once
 # a row is streaming).
 PREFETCH_LINES = 4
@@ -136,12 +139,12 @@ def ward_pair_criterion(sums_a, size_a, sums_b, size_b):
 
 # --------------------------------------------------------------------------- kernel
 @njit(cache=True)
-def _best_of(v, adj_off, adj_len, pool, pool_d):
+def _best_of(v, node, pool, pool_d):
     """Smallest key ``(cost, hi, lo)`` among node ``v``'s adjacent pairs -> (cost, pair)."""
-    o = adj_off[v]
+    o = node[v, OFF]
     best_c = np.inf
     best_p = np.int64(-1)
-    for q in range(adj_len[v]):
+    for q in range(node[v, LEN]):
         u = np.int64(pool[o + q] & ID_MASK)
         pr = pair_code(u, v, v)
         c = pool_d[o + q]
@@ -152,14 +155,14 @@ def _best_of(v, adj_off, adj_len, pool, pool_d):
 
 
 @njit(cache=True)
-def _exact_cost(X, S, slot_of, size, a, b, n):
+def _exact_cost(X, S, node, a, b, n):
     """scikit-learn's criterion of live clusters ``a`` and ``b``, bit for bit: centroids by
     IEEE division of the float64 sums (a leaf's is its input row), the squared differences
     summed sequentially over the features, then ``pa * w`` (see the module doc)."""
-    sa = size[a]
-    sb = size[b]
-    ra = a if a < n else slot_of[a]
-    rb = b if b < n else slot_of[b]
+    sa = np.float64(node[a, SIZE])
+    sb = np.float64(node[b, SIZE])
+    ra = a if a < n else node[a, SLOT]
+    rb = b if b < n else node[b, SLOT]
     pa = 0.0
     for f in range(X.shape[1]):
         xa = np.float64(X[ra, f]) if a < n else S[ra, f] / sa
@@ -170,10 +173,10 @@ def _exact_cost(X, S, slot_of, size, a, b, n):
 
 
 @njit(cache=True)
-def _pos_in_list(v, u, adj_off, adj_len, pool):
+def _pos_in_list(v, u, node, pool):
     """Index in the pool of neighbour ``u`` within node ``v``'s list (it is there)."""
-    o = adj_off[v]
-    for q in range(adj_len[v]):
+    o = node[v, OFF]
+    for q in range(node[v, LEN]):
         if (pool[o + q] & ID_MASK) == u:
             return o + q
     return np.int64(-1)
@@ -238,8 +241,14 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     stats = np.zeros(3, dtype=np.int64)
 
     # Cluster sizes as float64, exactly scikit-learn's moments_1 (small exact integers).
-    size = np.empty(n_nodes, dtype=np.float64)
-    size[:n] = 1.0
+    # Per node: neighbour-list offset and length, slot of the sums, size (one int32 record,
+    # a quarter of a cache line, instead of four arrays: one miss per node, not four).
+    node = np.empty((n_nodes, 4), dtype=np.int32)
+    node[:, OFF] = 0
+    node[:, LEN] = 0
+    node[:, SLOT] = -1
+    node[:n, SIZE] = 1
+    node_flat = node.reshape(4 * n_nodes)  # (for prefetches)
 
     # Internal clusters' float64 sums live in slots of S. Live internal clusters are disjoint
     # with >= 2 leaves each, so n // 2 slots always suffice, and a merge reuses a child's
@@ -247,13 +256,12 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     # never stored: they are derived from the sums where needed (see _ir.py). Extra
     # memory: (n/2) * C float64, the size of a float32 feature array.
     n_slots = S.shape[0]
-    slot_of = np.full(n_nodes, -1, dtype=np.int32)
     free_slots = np.empty(n_slots, dtype=np.int32)
     for s in range(n_slots):
         free_slots[s] = n_slots - 1 - s
     n_free = n_slots
 
-    # Adjacency: the neighbours of node v are pool[adj_off[v] : adj_off[v] + adj_len[v]],
+    # Adjacency: the neighbours of node v are pool[o : o + node[v, LEN]], o = node[v, OFF],
     # with the lower bound of each pair's criterion beside them (pool_d, the key), so a
     # neighbour's best pair can be re-found without recomputing distances. Whether that
     # bound is the exact criterion (bit EXACT of the id) is read only for the root pair,
@@ -264,8 +272,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     # appended at the end. Blocks sit in node-id order, so the pool compacts in place. A
     # merge removes >= 1 adjacency and adds none: live lists never exceed 2 * n_edges
     # entries, so 4 * n_edges is room enough after a compaction.
-    adj_off = np.zeros(n_nodes, dtype=np.int64)
-    adj_len = np.zeros(n_nodes, dtype=np.int32)
     pool_cap = 4 * n_edges + 16
     pool = np.empty(pool_cap, dtype=np.int32)
     pool_d = np.empty(pool_cap, dtype=np.float64)
@@ -309,7 +315,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     for r in range(grid_h):
         for c in range(grid_w):
             v = r * grid_w + c
-            adj_off[v] = pool_end
+            node[v, OFF] = pool_end
             for side in range(4):
                 if side == 0 and r > 0:
                     u, lo, hi = v - grid_w, lo_up[v], hi_up[v]
@@ -324,7 +330,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 pool[pool_end] = u | (EXACT if lo == hi else 0)
                 pool_d[pool_end] = lo
                 pool_end += 1
-            adj_len[v] = pool_end - adj_off[v]
+            node[v, LEN] = pool_end - node[v, OFF]
 
     # Indexed heap with one entry per live cluster: its best pair (smallest key among its
     # adjacent pairs, by the stored criteria). The smallest pair is the best pair of both
@@ -337,7 +343,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     hp = np.empty(n, dtype=np.int64)
     pos = np.full(n_nodes, -1, dtype=np.int32)
     for v in range(n):
-        bc, bp = _best_of(v, adj_off, adj_len, pool, pool_d)
+        bc, bp = _best_of(v, node, pool, pool_d)
         hk[v] = bc
         hp[v] = bp
     heap_size = n
@@ -355,7 +361,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             p0 = hp[0]
             i0 = code_hi(p0)
             j0 = code_lo(p0)
-            at = _pos_in_list(i0, j0, adj_off, adj_len, pool)
+            at = _pos_in_list(i0, j0, node, pool)
             if pool[at] & EXACT:
                 break
             hi0 = _upper(pool_d[at], F, ETA)
@@ -371,14 +377,14 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             if not near:
                 break
             stats[1] += 1
-            c_ex = _exact_cost(X, S, slot_of, size, i0, j0, n)
+            c_ex = _exact_cost(X, S, node, i0, j0, n)
             for side in range(2):
                 a = i0 if side == 0 else j0
                 b = j0 if side == 0 else i0
-                pa_ = _pos_in_list(a, b, adj_off, adj_len, pool)
+                pa_ = _pos_in_list(a, b, node, pool)
                 pool_d[pa_] = c_ex
                 pool[pa_] |= EXACT
-                bc, bp = _best_of(a, adj_off, adj_len, pool, pool_d)
+                bc, bp = _best_of(a, node, pool, pool_d)
                 if bc != hk[pos[a]] or bp != hp[pos[a]]:
                     heap_size = iheap_set(hk, hp, pos, heap_size, a, bc, bp)
 
@@ -393,21 +399,21 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
         hi_root = pool_d[at] if pool[at] & EXACT else _upper(pool_d[at], F, ETA)
         if c32 != np.float32(hi_root):
             stats[2] += 1
-            c32 = np.float32(_exact_cost(X, S, slot_of, size, i, j, n))
+            c32 = np.float32(_exact_cost(X, S, node, i, j, n))
         # both children's entries leave the heap; k's is inserted at the end of the step
         heap_size = iheap_remove(hk, hp, pos, heap_size, j)
         heap_size = iheap_remove(hk, hp, pos, heap_size, i)
         children[step, 0] = j
         children[step, 1] = i
         cost[step] = c32
-        size[k] = size[i] + size[j]
-        sz = size[k]
+        node[k, SIZE] = node[i, SIZE] + node[j, SIZE]
+        sz = np.float64(node[k, SIZE])
 
         # ---- slot of k: reuse a child's slot, else take a free one. Its sums
         # m_k = m_i + m_j (and its centroid m_k / s_k) are computed by the first distance batch
         # below, fused with it (see sqdist_merged).
-        si = slot_of[i]
-        sj = slot_of[j]
+        si = node[i, SLOT]
+        sj = node[j, SLOT]
         if si >= 0:
             sk = si
             if sj >= 0:
@@ -423,12 +429,12 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
         rj = sj if sj >= 0 else j
         i_leaf = 1 if si < 0 else 0
         j_leaf = 1 if sj < 0 else 0
-        slot_of[k] = sk
-        slot_of[i] = -1
-        slot_of[j] = -1
+        node[k, SLOT] = sk
+        node[i, SLOT] = -1
+        node[j, SLOT] = -1
 
         # ---- neighbour list of k: (N(i) | N(j)) - {i, j}, appended to the pool
-        need = adj_len[i] + adj_len[j]
+        need = node[i, LEN] + node[j, LEN]
         if pool_end + need > pool_cap:
             stats[0] += 1
             p = 0
@@ -436,40 +442,40 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             # lists still to be read)
             for v in range(k):
                 if (pos[v] >= 0) | (v == i) | (v == j):
-                    o = adj_off[v]
-                    ln = adj_len[v]
+                    o = node[v, OFF]
+                    ln = node[v, LEN]
                     for q in range(ln):  # destination <= source: safe in place
                         pool[p + q] = pool[o + q]
                         pool_d[p + q] = pool_d[o + q]
-                    adj_off[v] = p
+                    node[v, OFF] = p
                     p += ln
             pool_end = p
         ok = pool_end
-        adj_off[k] = ok
+        node[k, OFF] = ok
         deg = 0
         mark[i] = k
         mark[j] = k
         for side in range(2):
             src = i if side == 0 else j
-            o = adj_off[src]
-            for q in range(adj_len[src]):  # branch-free: a common neighbour of i and j
+            o = node[src, OFF]
+            for q in range(node[src, LEN]):  # branch-free: a common neighbour of i and j
                 t = pool[o + q] & ID_MASK  # is written twice, counted once
                 pool[ok + deg] = t
                 deg += np.int64(mark[t] != k)
                 mark[t] = k
-        adj_len[k] = deg
+        node[k, LEN] = deg
         pool_end += deg
         # The neighbours' lists and heap entries are updated after the distance pass below;
         # ask for them now so that their cache misses overlap with it.
         for q in range(deg):
             t = pool[ok + q]
-            o = adj_off[t]
+            o = node[t, OFF]
             prefetch(pool, o)
             prefetch(pool_d, o)
             if t < n:
                 prefetch_row(X, t, PREFETCH_LINES)
             else:
-                prefetch_row(S, slot_of[t], PREFETCH_LINES)
+                prefetch_row(S, node[t, SLOT], PREFETCH_LINES)
             prefetch(hk, pos[t])
             prefetch(hp, pos[t])
 
@@ -490,9 +496,9 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                     lane_size[q] = 1.0
                     lane_recip[q] = 1.0
                 else:
-                    rb[q] = slot_of[t]
-                    lane_size[q] = size[t]
-                    lane_recip[q] = 1.0 / size[t]
+                    rb[q] = node[t, SLOT]
+                    lane_size[q] = np.float64(node[t, SIZE])
+                    lane_recip[q] = 1.0 / np.float64(node[t, SIZE])
             for q in range(cnt, LANES):  # a short batch repeats its first lane (unused)
                 rb[q] = rb[0]
                 bits |= (bits & 1) << q
@@ -509,7 +515,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             else:
                 sqdist_row_mixed(wk, 0, S, X, rb, bits, lane_size, lane_recip, dist)
             for q in range(cnt):
-                st = size[pool[ok + g + q]]
+                st = np.float64(node[pool[ok + g + q], SIZE])
                 # as scikit-learn: (m1[k] * m1[t]) / (m1[k] + m1[t]), then pa * w
                 lo, hi = _bounds(dist[q], (sz * st) / (sz + st), F, ETA)
                 pool_d[ok + g + q] = lo
@@ -521,8 +527,8 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
         for q in range(deg):
             t = np.int64(pool[ok + q] & ID_MASK)
             c_kt = pool_d[ok + q]
-            o = adj_off[t]
-            ln = adj_len[t]
+            o = node[t, OFF]
+            ln = node[t, LEN]
             found = False
             p = 0
             while p < ln:
@@ -537,13 +543,13 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                     pool_d[o + p] = c_kt  # (its exactness is read in k's list only: k > t)
                     found = True
                 p += 1
-            adj_len[t] = ln
+            node[t, LEN] = ln
             et = pos[t]  # t's heap entry holds its best pair
             old = hp[et]
             old_hi = code_hi(old)
             old_lo = code_lo(old)
             if (old_hi == i) | (old_hi == j) | (old_lo == i) | (old_lo == j):
-                bc, bp = _best_of(t, adj_off, adj_len, pool, pool_d)
+                bc, bp = _best_of(t, node, pool, pool_d)
             else:
                 bc = hk[et]
                 bp = old
@@ -557,7 +563,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
         # ---- k's own best pair: a new entry (it sifts up from the bottom, most often a
         # level or two, as k's best pair is rarely among the cheapest)
         if deg > 0:
-            bc, bp = _best_of(k, adj_off, adj_len, pool, pool_d)
+            bc, bp = _best_of(k, node, pool, pool_d)
             heap_size = iheap_set(hk, hp, pos, heap_size, k, bc, bp)
 
         # ---- the next merge is (most likely) the root's pair: ask for what it reads first
@@ -566,27 +572,24 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
             # arrays measured 4-5% slower, its array arguments being reference-counted)
             for side in range(2):
                 v = code_hi(hp[0]) if side == 0 else code_lo(hp[0])
-                o = adj_off[v]
+                o = node[v, OFF]
                 prefetch(pool, o)
                 prefetch(pool_d, o)
                 if v < n:
                     prefetch_row(X, v, PREFETCH_LINES)
                 else:
-                    prefetch_row(S, slot_of[v], PREFETCH_LINES)
+                    prefetch_row(S, node[v, SLOT], PREFETCH_LINES)
             # and the bookkeeping of its neighbours, which the next step's list building
             # and lane setup read one after another (their ids are in the lists just asked
             # for: read now rather than at the start of the next step, where the same wait
             # would come). Measured 3-5% faster at C = 384 on 60x80 and 100x134 grids.
             for side in range(2):
                 v = code_hi(hp[0]) if side == 0 else code_lo(hp[0])
-                o = adj_off[v]
-                for q in range(adj_len[v]):
+                o = node[v, OFF]
+                for q in range(node[v, LEN]):
                     u = pool[o + q] & ID_MASK
                     prefetch(mark, u)
-                    prefetch(adj_off, u)
-                    prefetch(adj_len, u)
-                    prefetch(slot_of, u)
-                    prefetch(size, u)
+                    prefetch(node_flat, 4 * u)
                     prefetch(pos, u)
 
     return children, cost, stats

@@ -128,7 +128,13 @@ def _replay_with_sklearn(X: np.ndarray, children: np.ndarray):
 def test_criteria_and_costs_are_sklearns() -> None:
     """The exact criterion functions are bit-identical to scikit-learn's compute_ward_dist,
     and each float32 cost is scikit-learn's float64 criterion rounded to float32."""
-    from mis_pipeline.merge._ward_kernel import _exact_cost, ward_grid_kernel, ward_pair_criterion
+    from mis_pipeline.merge._ward_kernel import (
+        SIZE,
+        SLOT,
+        _exact_cost,
+        ward_grid_kernel,
+        ward_pair_criterion,
+    )
 
     rng = np.random.default_rng(5)
     h, w, c = 9, 12, 37  # C not a multiple of the SIMD width
@@ -136,13 +142,15 @@ def test_criteria_and_costs_are_sklearns() -> None:
     n = h * w
     children, cost32, _ = ward_grid_kernel(X, h, w, np.empty((n // 2, c)), 1.0, np.inf)
     assert cost32.dtype == np.float32
-    slot_of = np.full(2 * n - 1, -1, np.int32)
-    slot_of[n:] = np.arange(n - 1)
+    node = np.zeros((2 * n - 1, 4), np.int32)  # the kernel's per-node records
+    node[:, SLOT] = -1
+    node[n:, SLOT] = np.arange(n - 1)
     for s, a, b, m1, m2, res in _replay_with_sklearn(X, children):
         assert np.float32(res) == cost32[s], (s, res, cost32[s])
         assert ward_pair_criterion(m2[b], m1[b], m2[a], m1[a]) == res  # bit for bit
         # the kernel's exact fallback, reading leaves from X and internal sums from slots
-        assert _exact_cost(X, m2[n:], slot_of, m1, b, a, n) == res
+        node[:, SIZE] = m1
+        assert _exact_cost(X, m2[n:], node, b, a, n) == res
 
 
 @pytest.mark.parametrize("kind", ["random", "constant", "piecewise", "integer"])
