@@ -28,10 +28,11 @@ logger = logging.getLogger(__name__)
 # guarantees finite float32 costs and keeps every float64 intermediate far from overflow.
 MAX_SUM_OF_SQUARES = float(np.finfo(np.float32).max)
 
-# Leaves are addressed with int32 node ids (2n - 1 nodes), and a pair of node ids and its
-# owner bit are packed into an int64 heap code (ids below 2**30; see _heap.py), and a pool
-# entry keeps a flag in bit 30 of a node id (see _ward_kernel.py).
-_MAX_LEAVES = 2**29
+# Leaves are addressed with int32 node ids (2n - 1 nodes); a pair of node ids and its owner
+# bit are packed into an int64 heap code (ids below 2**30; see _heap.py), a pool entry keeps
+# a flag in bit 30 of a node id, and neighbour-list offsets (below 8n + 16) are int32 (see
+# _ward_kernel.py). 2**27 cells: a 11585x11585 patch grid.
+_MAX_LEAVES = 2**27
 
 
 def _check_features(features: object) -> np.ndarray:

@@ -272,7 +272,7 @@ def test_upper_bound_derived_from_the_lower_bound_covers_the_stored_one() -> Non
         [10.0 ** rng.uniform(-320, 300, 4000), [5e-324, 1e-310, 1.0, 3.0, 1e300]]
     )
     w = rng.uniform(0.5, 5000.0, pa.size)
-    for c, tol, n in ((1, 1.0, 4), (384, 1.0, 13400), (17, 1e6, 2**29)):
+    for c, tol, n in ((1, 1.0, 4), (384, 1.0, 13400), (17, 1e6, 2**27)):
         F = 1.0 + tol * (2.0 * c + 16.0) * 2.0**-52
         ETA = tol * (float(n) * (c + 4.0)) * 2.0**-1070
         for p_, w_ in zip(pa, w, strict=True):
@@ -309,6 +309,8 @@ def test_cost_relation_to_sklearn_distance() -> None:
         (np.zeros((2, 3, 4), bool), "bool"),
         (np.full((2, 3, 4), 1e120), "too large: their sum of squares is 2.4e\\+241"),
         (np.full((2, 3, 4), 1e19, np.float32), "too large.*fits float32"),
+        # (a broadcast view: no memory behind it; the check comes before any copy)
+        (np.broadcast_to(np.float32(0), (2**14, 2**13 + 1, 1)), "more than 134217728 cells"),
     ],
 )
 def test_bad_input_raises_clear_value_error(features: object, match: str) -> None:
