@@ -341,7 +341,10 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     # hp[pos[v]] and hk[pos[v]].
     hk = np.empty(n, dtype=np.float64)
     hp = np.empty(n, dtype=np.int64)
-    pos = np.full(n_nodes, -1, dtype=np.int32)
+    pm = np.full((n_nodes, 2), -1, dtype=np.int32)  # heap index and mark of each node
+    pm_flat = pm.reshape(2 * n_nodes)
+    pos = pm[:, 0]
+    mark = pm[:, 1]  # dedupes the new cluster's neighbours
     for v in range(n):
         bc, bp = _best_of(v, node, pool, pool_d)
         hk[v] = bc
@@ -349,7 +352,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     heap_size = n
     iheapify(hk, hp, pos, heap_size)
 
-    mark = np.full(n_nodes, -1, dtype=np.int32)  # dedupes the new cluster's neighbours
 
     for step in range(n - 1):
         k = n + step
@@ -588,8 +590,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                 o = node[v, OFF]
                 for q in range(node[v, LEN]):
                     u = pool[o + q] & ID_MASK
-                    prefetch(mark, u)
                     prefetch(node_flat, 4 * u)
-                    prefetch(pos, u)
+                    prefetch(pm_flat, 2 * u)
 
     return children, cost, stats
