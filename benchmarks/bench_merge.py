@@ -4,7 +4,7 @@
     python benchmarks/bench_merge.py memory [--grids ...]
     python benchmarks/bench_merge.py jit
     python benchmarks/bench_merge.py sample [--minutes 5] [--repeats 9]
-    python benchmarks/bench_merge.py ab --base REV [--repeats 41] [--channels 384]
+    python benchmarks/bench_merge.py ab --base REV [--new REV] [--repeats 41] [--channels 384]
     python benchmarks/bench_merge.py latency
     python benchmarks/bench_merge.py all
 
@@ -28,8 +28,8 @@ ratios, and ratio of the best runs), and a check that both give the same ``child
 runs each (see :func:`bench_sample`), to see how they move with the machine's load.
 
 ``ab``: the kernel of git revision ``REV`` (its ``mis_pipeline/merge`` kernel modules,
-imported from a temporary package) against the working tree's, in one process on the same
-arrays (default grids 60x80 and 100x134): both must give the same children and costs, then
+imported from a temporary package) against the working tree's (or revision ``--new``'s), in
+one process on the same arrays (default grids 60x80 and 100x134): both must give the same children and costs, then
 ``--repeats`` rounds, each timing every grid with both kernels in turn. Per grid: minimum,
 10th percentile and median of each, and the ratios new / base (of the minima, of the 10th
 percentiles, and the median of the per-round ratios); the growth 60x80 -> 100x134 of each.
@@ -353,12 +353,15 @@ def _kernel_at(rev: str, where: Path):
     return importlib.import_module(f"{name}._ward_kernel")
 
 
-def bench_ab(base_rev: str, grids, repeats: int, channels: int) -> None:
-    import mis_pipeline.merge._ward_kernel as new
+def bench_ab(base_rev: str, grids, repeats: int, channels: int, new_rev: str | None = None) -> None:
     from mis_pipeline.merge.ward import MAX_SUM_OF_SQUARES
 
     with tempfile.TemporaryDirectory() as tmp:
         base = _kernel_at(base_rev, Path(tmp))
+        if new_rev is None:
+            import mis_pipeline.merge._ward_kernel as new
+        else:
+            new = _kernel_at(new_rev, Path(tmp))
         feats = {g: smooth_features(*g, c=channels).reshape(g[0] * g[1], channels) for g in grids}
 
         def run(mod, g):
@@ -381,10 +384,13 @@ def bench_ab(base_rev: str, grids, repeats: int, channels: int) -> None:
                 # alternate which kernel goes first: the second run of a pair finds the
                 # features warm in the cache (a bias of 7-11% on 60x80 grids, measured by
                 # timing one kernel against itself), so a fixed order would favour one side
-                order = (("base", base), ("new", new)) if r % 2 == 0 else (("new", new), ("base", base))
+                order = (
+                    (("base", base), ("new", new)) if r % 2 == 0 else (("new", new), ("base", base))
+                )
                 for name, mod in order:
                     times[(name, g)].append(run(mod, g)[0])
-        print(f"ab: {base_rev} (base) vs working tree (new), C={channels}, {repeats} rounds")
+        new_name = "working tree" if new_rev is None else new_rev
+        print(f"ab: {base_rev} (base) vs {new_name} (new), C={channels}, {repeats} rounds")
         for g in grids:
             a = 1e3 * np.array(times[("base", g)])
             b = 1e3 * np.array(times[("new", g)])
@@ -449,12 +455,13 @@ def main() -> None:
     p.add_argument("--grids", type=_parse_grids, default=None)
     p.add_argument("--minutes", type=float, default=5.0, help="sample: for how long")
     p.add_argument("--base", default=None, help="ab: the git revision to compare against")
+    p.add_argument("--new", default=None, help="ab: a revision instead of the working tree")
     p.add_argument("--channels", type=int, default=C, help="ab: feature channels")
     a = p.parse_args()
     if a.what == "ab":
         if a.base is None:
             p.error("ab needs --base REV")
-        bench_ab(a.base, a.grids or ((60, 80), (100, 134)), a.repeats or 41, a.channels)
+        bench_ab(a.base, a.grids or ((60, 80), (100, 134)), a.repeats or 41, a.channels, a.new)
         return
     a.grids = a.grids or GRIDS
     a.repeats = a.repeats or 7
