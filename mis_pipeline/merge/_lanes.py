@@ -165,7 +165,8 @@ def _sqdist_merged(
 
     * sums ``S[rk, f] = P[f] + Q[f]``, where ``P = X[ri]`` if ``i_leaf`` else ``S[ri]``
       and likewise ``Q`` from ``rj`` / ``j_leaf`` (``rk`` may equal ``ri`` or ``rj``);
-    * centroid ``WK[0, f] = S[rk, f] / size`` (a scratch row, for later batches);
+    * centroid ``WK[0, f] = S[rk, f] / size`` (a scratch row for later batches; written only
+      by the variant that keeps it, ``keep_centroid``);
     * ``out[q] ~ sum_f (WK[0, f] - R_q[f]) ** 2`` (fast sums), ``q < lanes``, ``R_q`` the
       centroid of neighbour ``q``: ``X[rb[q]]`` for a leaf (bit ``q`` of ``leaf_bits``),
       else ``S[rb[q]] / sizes[q]`` (see :class:`_MixedRows`).
@@ -288,8 +289,8 @@ def _merged_variant(lanes: int, keep_centroid: bool):
     def typer(typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits, sizes,
               recips, out):  # fmt: skip
         return _sqdist_merged(
-            lanes, keep_centroid, typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb, leaf_bits,
-            sizes, recips, out,
+            lanes, keep_centroid, typingctx, S, X, WK, rk, ri, i_leaf, rj, j_leaf, size, rb,
+            leaf_bits, sizes, recips, out,
         )  # fmt: skip
 
     typer.__name__ = f"sqdist_merged{lanes}"
@@ -300,6 +301,8 @@ def _merged_variant(lanes: int, keep_centroid: bool):
 # A new cluster has 5-6 neighbours most of the time and 7-8 sometimes (grid merges); lanes
 # past the neighbour count would repeat a lane's work for nothing, so the kernel picks the
 # narrowest variant that fits (two variants: each one adds to the one-time compilation).
+# Only a cluster with more than 8 neighbours has later batches, which read its centroid
+# from the scratch row, so only the 8-lane variant stores it.
 sqdist_merged6 = _merged_variant(6, False)
 sqdist_merged = _merged_variant(LANES, True)
 
@@ -322,39 +325,21 @@ def prefetch(typingctx, arr, i):
     return types.void(arr, i), codegen
 
 
-# Lines asked for past a row's first 4 KB page boundary by prefetch_row.
-PAGE_LINES = 4
-
-
 @intrinsic
 def prefetch_row(typingctx, A, r, n_lines):
     """Hint the cache to fetch the first ``n_lines`` 64-byte lines of row ``r`` of the
-    C-contiguous 2-D array ``A``, and the first ``PAGE_LINES`` lines past the row's first
-    4 KB boundary if it crosses one (no effect on results; a prefetch never faults).
-
-    The processor's stream prefetcher follows a row once the first lines are requested but
-    stops at a 4 KB boundary (it works on physical addresses within a page), where the rest
-    of the row would again wait on a demand miss: measured 7-9% faster on 60x80 grids of
-    384-d features, whose rows of 1.5 and 3 KB straddle a boundary one time in four and one
-    in two."""
+    C-contiguous 2-D array ``A`` (no effect on results; a prefetch never faults)."""
     _check_2d(A, "A")
     _check_int(r, "r")
     _check_int(n_lines, "n_lines")
 
     def codegen(context, builder, sig, args):
         a_val, r_val, nl_val = args
-        row, n_cols = _row_ptr(context, builder, sig.args[0], a_val, sig.args[1], r_val)
+        row, _ = _row_ptr(context, builder, sig.args[0], a_val, sig.args[1], r_val)
         base = builder.ptrtoint(row, _I64)
         count = context.cast(builder, nl_val, sig.args[2], types.int64)
         with cgutils.for_range(builder, count) as loop:
             _prefetch(builder, builder.add(base, builder.mul(loop.index, ir.Constant(_I64, 64))))
-        elem = context.get_abi_sizeof(context.get_data_type(sig.args[0].dtype))
-        end = builder.add(base, builder.mul(n_cols, ir.Constant(_I64, elem)))
-        page = builder.add(builder.or_(base, ir.Constant(_I64, 4095)), ir.Constant(_I64, 1))
-        # no boundary inside the row: the row's first line again (already on its way)
-        at = builder.select(builder.icmp_unsigned("<", page, end), page, base)
-        for q in range(PAGE_LINES):
-            _prefetch(builder, builder.add(at, ir.Constant(_I64, 64 * q)))
         return context.get_dummy_value()
 
     return types.void(A, r, n_lines), codegen
