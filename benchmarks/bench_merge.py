@@ -6,6 +6,8 @@
     python benchmarks/bench_merge.py sample [--minutes 5] [--repeats 9]
     python benchmarks/bench_merge.py ab --base REV [--new REV] [--repeats 41] [--channels 384]
     python benchmarks/bench_merge.py latency
+    python benchmarks/bench_merge.py sweep [--repeats 25] [--channels-list 8,64,384]
+    python benchmarks/bench_merge.py traffic [--grids 60x80,100x134]
     python benchmarks/bench_merge.py all
 
 Inputs: C = 384 float32 features (DINO ViT-S width), spatially smooth like real patch
@@ -42,6 +44,18 @@ the figures to trust; ``--base HEAD`` on a clean tree shows the noise floor.
 line: nanoseconds per load. Shows the cache sizes this process really gets (on a shared
 host, far less than the processor's nominal last-level cache), which is what the growth
 from 60x80 to 100x134 runs into.
+
+``sweep``: the 60x80 -> 100x134 growth at several feature widths, the two grids interleaved
+(``--repeats`` pairs): nanoseconds per merge and the growth (median of the paired ratios, and
+of the best runs). At C = 8 the rows are negligible and the time is the bookkeeping's (lists,
+heap, node records); the difference between C = 384 and C = 8 is the time spent on feature
+rows. Shows which of the two grows.
+
+``traffic``: the feature rows a merge reads and writes, counted by replaying the tree in
+Python (no timing): the two merged clusters' rows, the new cluster's sums written, and its
+neighbours' rows (a leaf's row is ``4 C`` bytes, an internal cluster's sums ``8 C``); bytes
+per merge and the mean number of neighbours. Shows that the work per merge does not depend on
+the grid's size.
 
 ``memory``: one fresh subprocess per grid, which loads the features from a .npy file (one
 allocation) and compiles on a tiny grid first. Peak extra memory of one ``ward_grid`` call,
@@ -437,6 +451,69 @@ def bench_latency() -> None:
         print(f"{mb:>7.1f} MB: {best / steps * 1e9:6.1f} ns per load")
 
 
+def bench_sweep(repeats: int, channels: tuple[int, ...]) -> None:
+    from mis_pipeline.merge import ward_grid
+
+    small, large = (60, 80), (100, 134)
+    print(f"sweep: growth {small[0]}x{small[1]} -> {large[0]}x{large[1]} by feature width, "
+          f"{repeats} interleaved pairs")  # fmt: skip
+    per_merge = {}
+    for c in channels:
+        a, b = smooth_features(*small, c=c), smooth_features(*large, c=c)
+        ward_grid(a), ward_grid(b)
+        ta, tb = [], []
+        for _ in range(repeats):
+            ta.append(_timed(ward_grid, a))
+            tb.append(_timed(ward_grid, b))
+        ta, tb = np.array(ta), np.array(tb)
+        na, nb = small[0] * small[1] - 1, large[0] * large[1] - 1
+        per_merge[c] = (np.median(ta) / na * 1e9, np.median(tb) / nb * 1e9)
+        print(
+            f"  C={c:<4} {per_merge[c][0]:7.0f} / {per_merge[c][1]:7.0f} ns per merge (median); "
+            f"growth: paired median x{np.median(tb / ta):.2f}, best x{tb.min() / ta.min():.2f}"
+        )
+    lo, hi = min(channels), max(channels)
+    if lo != hi:
+        rows = [per_merge[hi][g] - per_merge[lo][g] for g in range(2)]
+        print(
+            f"  per merge, {small[0]}x{small[1]} -> {large[0]}x{large[1]}: bookkeeping (C={lo}) "
+            f"x{per_merge[lo][1] / per_merge[lo][0]:.2f}, feature rows (C={hi} minus C={lo}) "
+            f"x{rows[1] / rows[0]:.2f}"
+        )
+
+
+def bench_traffic(grids) -> None:
+    from mis_pipeline.merge import ward_grid
+
+    print(f"traffic: feature-row bytes per merge at C={C} (replayed from the tree)")
+    for h, w in grids:
+        n = h * w
+        children = ward_grid(smooth_features(h, w)).children
+        adj = [set() for _ in range(2 * n - 1)]
+        for v in range(n):
+            if v % w:
+                adj[v].add(v - 1), adj[v - 1].add(v)
+            if v >= w:
+                adj[v].add(v - w), adj[v - w].add(v)
+
+        row = np.full(2 * n - 1, 8 * C)  # bytes of each node's row: sums of a cluster,
+        row[:n] = 4 * C  # a leaf's input row
+        total = degree = 0
+        for step, (a, b) in enumerate(children):
+            k = n + step
+            nbrs = (adj[a] | adj[b]) - {a, b}
+            for t in nbrs:
+                adj[t] -= {a, b}
+                adj[t].add(k)
+            adj[k], adj[a], adj[b] = nbrs, set(), set()
+            total += row[a] + row[b] + 8 * C + sum(row[t] for t in nbrs)
+            degree += len(nbrs)
+        print(
+            f"  {h:>4}x{w:<4} {total / (n - 1) / 1024:5.1f} KB per merge, "
+            f"{degree / (n - 1):.2f} neighbours per new cluster"
+        )
+
+
 def _timed(fn, *args) -> float:
     t0 = time.perf_counter()
     fn(*args)
@@ -450,24 +527,40 @@ def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("what", choices=("speed", "memory", "jit", "sample", "ab", "latency", "all"))
-    p.add_argument("--repeats", type=int, default=None, help="default 7 (ab: 41)")
+    p.add_argument(
+        "what",
+        choices=("speed", "memory", "jit", "sample", "ab", "latency", "sweep", "traffic", "all"),
+    )
+    p.add_argument("--repeats", type=int, default=None, help="default 7 (ab: 41, sweep: 25)")
     p.add_argument("--grids", type=_parse_grids, default=None)
     p.add_argument("--minutes", type=float, default=5.0, help="sample: for how long")
     p.add_argument("--base", default=None, help="ab: the git revision to compare against")
     p.add_argument("--new", default=None, help="ab: a revision instead of the working tree")
     p.add_argument("--channels", type=int, default=C, help="ab: feature channels")
+    p.add_argument(
+        "--channels-list",
+        type=lambda t: tuple(int(x) for x in t.split(",")),
+        default=(8, 64, 384),
+        help="sweep: feature widths",
+    )
     a = p.parse_args()
     if a.what == "ab":
         if a.base is None:
             p.error("ab needs --base REV")
         bench_ab(a.base, a.grids or ((60, 80), (100, 134)), a.repeats or 41, a.channels, a.new)
         return
+    if a.what == "sweep":
+        bench_sweep(a.repeats or 25, a.channels_list)
+        return
+    if a.what == "traffic":
+        bench_traffic(a.grids or ((60, 80), (100, 134)))
+        return
     a.grids = a.grids or GRIDS
     a.repeats = a.repeats or 7
     if a.what == "latency":
         bench_latency()
         return
+
     if a.what == "sample":
         bench_sample(a.minutes, a.repeats)
         return
