@@ -69,12 +69,12 @@ Data structures and tricks, each there for speed or memory (details in the comme
   two input rows instead of a slot);
 * one unordered neighbour list per live cluster in a shared int32 pool, with the lower
   bound of each adjacent pair beside it and its exactness in a bit of the neighbour's id
-  (an array of upper bounds, which this replaces, measured 2-10% slower);
+  (an array of upper bounds, which this replaces, measured 4-9% slower);
 * per node, one int32 record of list offset, list length, slot and size, and one int32
   pair of heap index and mark: a merge reads these for each neighbour, and each is one
-  cache miss instead of one per array (than six arrays: about 15% faster at C = 384 on
-  60x80 grids, neutral on 100x134, 6-8% faster at C = 17; a single 32-byte record of all
-  six measured slower on 100x134 grids, where it doubles the table);
+  cache miss instead of one per array (than six arrays: 3-5% faster at C = 17, neutral to
+  2% at C = 384; a single 32-byte record of all six, which doubles the table, measured no
+  faster);
 * an indexed heap (:mod:`._heap`) holding one entry per live cluster, its best pair,
   updated in place (scikit-learn pushes every new pair and pops the dead ones too); a
   cluster's best pair is read from its heap entry (no second copy to keep in step and to
@@ -85,10 +85,10 @@ Data structures and tricks, each there for speed or memory (details in the comme
   cluster's sums and centroid; the value check of the input (finite, bounded) rides on the
   first pass over the features, which measures the leaf pairs;
 * the neighbours' lists and heap entries prefetched before the distance pass that precedes
-  their update, and the next root pair's rows and its neighbours' records at the end of a
-  step (also measured: the first lines past a row's 4 KB page boundary, where the stream
-  prefetcher stops, no faster); comparisons in the heap and the best-pair scans written
-  without branches;
+  their update, and the next root pair's lists and rows at the end of a step (measured no
+  faster: also the first lines past a row's 4 KB page boundary, where the stream prefetcher
+  stops; also the records of that pair's neighbours); comparisons in the heap and the
+  best-pair scans written without branches;
 * every buffer sized up front from ``n``: no array is reallocated inside the merge loop.
 
 Measured on 60x80 grids of 384-d features, a little under half of the time goes to the fused
@@ -256,7 +256,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     node[:, LEN] = 0
     node[:, SLOT] = -1
     node[:n, SIZE] = 1
-    node_flat = node.reshape(4 * n_nodes)  # (for prefetches)
 
     # Internal clusters' float64 sums live in slots of S. Live internal clusters are disjoint
     # with >= 2 leaves each, so n // 2 slots always suffice, and a merge reuses a child's
@@ -350,7 +349,6 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
     hk = np.empty(n, dtype=np.float64)
     hp = np.empty(n, dtype=np.int64)
     pm = np.full((n_nodes, 2), -1, dtype=np.int32)  # heap index and mark of each node
-    pm_flat = pm.reshape(2 * n_nodes)
     pos = pm[:, 0]
     mark = pm[:, 1]  # dedupes the new cluster's neighbours
     for v in range(n):
@@ -589,16 +587,7 @@ def ward_grid_kernel(X, grid_h, grid_w, S, tol_scale, max_energy):
                     prefetch_row(X, v, PREFETCH_LINES)
                 else:
                     prefetch_row(S, node[v, SLOT], PREFETCH_LINES)
-            # and the bookkeeping of its neighbours, which the next step's list building
-            # and lane setup read one after another (their ids are in the lists just asked
-            # for: read now rather than at the start of the next step, where the same wait
-            # would come). Measured 3-5% faster at C = 384 on 60x80 and 100x134 grids.
-            for side in range(2):
-                v = code_hi(hp[0]) if side == 0 else code_lo(hp[0])
-                o = node[v, OFF]
-                for q in range(node[v, LEN]):
-                    u = pool[o + q] & ID_MASK
-                    prefetch(node_flat, 4 * u)
-                    prefetch(pm_flat, 2 * u)
+            # (Also asking for the records of its neighbours, whose ids are in the lists
+            # just asked for, measured neutral at C = 384 and 1-3% slower at C = 17.)
 
     return children, cost, stats
