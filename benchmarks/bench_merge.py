@@ -8,6 +8,7 @@
     python benchmarks/bench_merge.py latency
     python benchmarks/bench_merge.py sweep [--repeats 25] [--channels-list 8,64,384]
     python benchmarks/bench_merge.py traffic [--grids 60x80,100x134]
+    python benchmarks/bench_merge.py cachesim [--grids 60x80,100x134] [--channels 384]
     python benchmarks/bench_merge.py all
 
 Inputs: C = 384 float32 features (DINO ViT-S width), spatially smooth like real patch
@@ -56,6 +57,14 @@ Python (no timing): the two merged clusters' rows, the new cluster's sums writte
 neighbours' rows (a leaf's row is ``4 C`` bytes, an internal cluster's sums ``8 C``); bytes
 per merge and the mean number of neighbours. Shows that the work per merge does not depend on
 the grid's size.
+
+``cachesim``: the noise-free view (needs valgrind, its ``callgrind.h`` and a C compiler).
+One ``ward_grid`` call per grid, after a warm-up call, run under valgrind's callgrind with
+its cache simulator (instrumentation switched on for that call only, through a client
+request from a tiny C library built on the fly): instructions and data-cache misses per
+merge, with a 48 KB L1 and three last-level caches: 2 MB (this host's L2, in effect its
+last level: see ``latency``), 32 MB and 96 MB (a dedicated L3). Counts, not times: they do
+not depend on the machine's load. About 1-2 minutes per grid and cache size.
 
 ``memory``: one fresh subprocess per grid, which loads the features from a .npy file (one
 allocation) and compiles on a tiny grid first. Peak extra memory of one ``ward_grid`` call,
@@ -514,6 +523,90 @@ def bench_traffic(grids) -> None:
         )
 
 
+_CG_SOURCE = """#include <valgrind/callgrind.h>
+void cg_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }
+void cg_stop(void) { CALLGRIND_STOP_INSTRUMENTATION; CALLGRIND_DUMP_STATS_AT("ward_grid"); }
+"""
+# (name, --LL size,assoc,line): valgrind needs a power-of-two number of sets
+_CG_CACHES = (("2 MB", "2097152,16,64"), ("32 MB", "33554432,16,64"), ("96 MB", "100663296,24,64"))
+
+
+def _cachesim_child(lib: str, grid: str, channels: str) -> None:
+    import ctypes
+
+    from mis_pipeline.merge import ward_grid
+
+    h, w = (int(v) for v in grid.split("x"))
+    X = smooth_features(h, w, c=int(channels))
+    ward_grid(smooth_features(4, 4, c=int(channels)))  # loads (or compiles) the kernel
+    ward_grid(X)  # warm-up on the same input
+    cg = ctypes.CDLL(lib)
+    cg.cg_start()
+    ward_grid(X)
+    cg.cg_stop()
+
+
+def bench_cachesim(grids, channels: int) -> None:
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        raise SystemExit("cachesim needs valgrind on the PATH")
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise SystemExit("cachesim needs a C compiler (cc or gcc) for its client-request library")
+    print(f"cachesim: one ward_grid call under callgrind, C={channels}; counts per merge")
+    with tempfile.TemporaryDirectory() as tmp:
+        src, lib = Path(tmp) / "cg.c", Path(tmp) / "cg.so"
+        src.write_text(_CG_SOURCE)
+        built = subprocess.run(
+            [compiler, "-O2", "-shared", "-fPIC", "-o", str(lib), str(src)],
+            capture_output=True,
+            text=True,
+        )
+        if built.returncode != 0:
+            raise SystemExit(
+                f"cachesim: building the client-request library failed:\n{built.stderr}"
+            )
+        per = {}
+        for name, ll in _CG_CACHES:
+            for h, w in grids:
+                out = Path(tmp) / f"cg.{h}x{w}.{ll.split(',')[0]}"
+                cmd = [
+                    "valgrind", "--tool=callgrind", "--instr-atstart=no", "--cache-sim=yes",
+                    "--D1=49152,12,64", f"--LL={ll}", f"--callgrind-out-file={out}",
+                    sys.executable, __file__, "_cachesim_child", str(lib), f"{h}x{w}", str(channels),
+                ]  # fmt: skip
+                run = subprocess.run(cmd, capture_output=True, text=True)
+                dumps = sorted(Path(tmp).glob(out.name + ".*"))
+                if run.returncode != 0 or not dumps:
+                    raise SystemExit(f"cachesim: valgrind failed on {h}x{w}:\n{run.stderr[-2000:]}")
+                events = totals = None
+                for line in dumps[-1].read_text().splitlines():
+                    if line.startswith("events:"):
+                        events = line.split()[1:]
+                    elif line.startswith("totals:"):
+                        totals = [int(v) for v in line.split()[1:]]
+                counts = dict(zip(events, totals, strict=True))
+                merges = h * w - 1
+                per[(name, (h, w))] = {k: v / merges for k, v in counts.items()}
+                print(
+                    f"  LL {name:>5} {h:>4}x{w:<4} {counts['Ir'] / merges:8.0f} instructions, "
+                    f"L1 misses {(counts['D1mr'] + counts['D1mw']) / merges:6.1f}, "
+                    f"LL misses {(counts['DLmr'] + counts['DLmw']) / merges:6.1f} per merge",
+                    flush=True,
+                )
+        small, large = grids[0], grids[-1]
+        if small != large:
+            print(f"  per merge, {small[0]}x{small[1]} -> {large[0]}x{large[1]}:")
+            for name, _ in _CG_CACHES:
+                a, b = per[(name, small)], per[(name, large)]
+                ll_a, ll_b = a["DLmr"] + a["DLmw"], b["DLmr"] + b["DLmw"]
+                print(
+                    f"    LL {name:>5}: instructions x{b['Ir'] / a['Ir']:.3f}, "
+                    f"LL misses x{ll_b / ll_a:.2f}"
+                )
+
+
 def _timed(fn, *args) -> float:
     t0 = time.perf_counter()
     fn(*args)
@@ -524,19 +617,33 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "_memory_child":
         _memory_child(sys.argv[2])
         return
+    if len(sys.argv) == 5 and sys.argv[1] == "_cachesim_child":
+        _cachesim_child(*sys.argv[2:])
+        return
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
         "what",
-        choices=("speed", "memory", "jit", "sample", "ab", "latency", "sweep", "traffic", "all"),
+        choices=(
+            "speed",
+            "memory",
+            "jit",
+            "sample",
+            "ab",
+            "latency",
+            "sweep",
+            "traffic",
+            "cachesim",
+            "all",
+        ),  # fmt: skip
     )
     p.add_argument("--repeats", type=int, default=None, help="default 7 (ab: 41, sweep: 25)")
     p.add_argument("--grids", type=_parse_grids, default=None)
     p.add_argument("--minutes", type=float, default=5.0, help="sample: for how long")
     p.add_argument("--base", default=None, help="ab: the git revision to compare against")
     p.add_argument("--new", default=None, help="ab: a revision instead of the working tree")
-    p.add_argument("--channels", type=int, default=C, help="ab: feature channels")
+    p.add_argument("--channels", type=int, default=C, help="ab, cachesim: feature channels")
     p.add_argument(
         "--channels-list",
         type=lambda t: tuple(int(x) for x in t.split(",")),
@@ -554,6 +661,9 @@ def main() -> None:
         return
     if a.what == "traffic":
         bench_traffic(a.grids or ((60, 80), (100, 134)))
+        return
+    if a.what == "cachesim":
+        bench_cachesim(a.grids or ((60, 80), (100, 134)), a.channels)
         return
     a.grids = a.grids or GRIDS
     a.repeats = a.repeats or 7
