@@ -636,7 +636,7 @@ def main() -> None:
             "traffic",
             "cachesim",
             "all",
-        ),  # fmt: skip
+        ),
     )
     p.add_argument("--repeats", type=int, default=None, help="default 7 (ab: 41, sweep: 25)")
     p.add_argument("--grids", type=_parse_grids, default=None)
