@@ -39,6 +39,11 @@ __all__ = [
     "PREDICTOR_NAMES",
     "PipelineConfig",
     "BACKBONE_NAMES",
+    "ProposalConfig",
+    "ClickConfig",
+    "AugmentConfig",
+    "DataConfig",
+    "PROPOSAL_SAMPLERS",
 ]
 
 # Names of the feature backbones (the registry in mis_pipeline.features must agree; a test checks).
@@ -443,6 +448,82 @@ class EvalConfig(_Section):
     )
 
 
+# --------------------------------------------------------------------------- training data
+PROPOSAL_SAMPLERS = ("top_down", "root_children", "uniform")
+
+
+@dataclass(frozen=True)
+class ProposalConfig(_Section):
+    """Which merge-tree node becomes a training proposal (MIS Algorithm 2 and its ablations)."""
+
+    _section: typing.ClassVar[str] = "data.proposals"
+    sampler: str = spec(
+        "top_down",
+        doc="'top_down' (MIS Algorithm 2: descend while rand() < p, p *= alpha), 'root_children' "
+        "(the alpha = 0 ablation) or 'uniform' (every non-root node equally likely).",
+        choices=PROPOSAL_SAMPLERS,
+    )
+    alpha: float = spec(0.9, doc="Decay of the descent probability per level (MIS: 0.9).", ge=0, le=1)
+    min_area: float = spec(
+        0.05, doc="Re-draw the whole descent until the node covers more than this fraction of the grid.",
+        ge=0, lt=1,
+    )
+    max_tries: int = spec(100, doc="Draws before the last one is returned regardless of area.", ge=1)
+
+
+@dataclass(frozen=True)
+class ClickConfig(_Section):
+    """Training-click simulation (RITM MultiPointSampler as MIS configures it)."""
+
+    _section: typing.ClassVar[str] = "data.clicks"
+    max_points: int = spec(24, doc="Maximum positive (and negative) points per sample.", ge=1)
+    prob_gamma: float = spec(0.8, doc="Geometric law of the number of points: P(k) ~ gamma^k.", gt=0, lt=1)
+    positive_erode_prob: float = spec(0.9, doc="Probability of eroding the mask before drawing positives.", ge=0, le=1)
+    positive_erode_iters: int = spec(3, doc="Erosion iterations (3x3 kernel).", ge=0)
+    negative_probs: tuple[float, float, float] = spec(
+        (0.1, 0.4, 0.5), doc="Probabilities of the negative strategies (background, other, border).", ge=0, le=1
+    )
+    other_source: Literal["background", "tree"] = spec(
+        "background",
+        doc="'other' negatives when there is one proposal: 'background' (the reference code) or "
+        "'tree' (the proposal's sibling and cousin nodes in the merge tree).",
+    )
+    radius: int = spec(5, doc="Radius (px) of the click disks in the click maps.", ge=0)
+    min_object_area: int = spec(80, doc="Proposals smaller than this (px, after augmentation) are re-drawn.", ge=0)
+
+
+@dataclass(frozen=True)
+class AugmentConfig(_Section):
+    """Augmentation of the MIS SBD setting (image and mask together)."""
+
+    _section: typing.ClassVar[str] = "data.augment"
+    crop_size: int = spec(448, doc="Side of the square training crop (px).", ge=16)
+    scale_range: tuple[float, float] = spec((0.75, 1.25), doc="UniformRandomResize scale range.", gt=0)
+    hflip: bool = spec(True, doc="Random horizontal flip.")
+    rotate90: bool = spec(True, doc="RandomRotate90.")
+    shift_limit: float = spec(0.03, doc="ShiftScaleRotate shift limit (fraction of the side).", ge=0)
+    rotate_limit: float = spec(3.0, doc="ShiftScaleRotate rotation limit (degrees).", ge=0)
+    ssr_prob: float = spec(0.75, doc="Probability of ShiftScaleRotate.", ge=0, le=1)
+    brightness_contrast_prob: float = spec(0.75, doc="Probability of RandomBrightnessContrast.", ge=0, le=1)
+    rgb_shift: int = spec(10, doc="RGBShift limit per channel.", ge=0)
+    rgb_shift_prob: float = spec(0.75, doc="Probability of RGBShift.", ge=0, le=1)
+
+
+@dataclass(frozen=True)
+class DataConfig(_Section):
+    """The streamed training dataset."""
+
+    _section: typing.ClassVar[str] = "data"
+    epoch_size: int = spec(30000, doc="Samples per epoch.", ge=1)
+    max_redraws: int = spec(10, doc="Re-draws (next sub-seed) when a proposal vanishes under augmentation.", ge=0)
+    loader_workers: int = spec(2, doc="DataLoader worker processes (single-process training).", ge=0)
+    image_root: Optional[str] = spec(
+        None, doc="Folder joined with each record's image_id, for stores made on another machine.")
+    proposals: ProposalConfig = spec(default_factory=ProposalConfig, doc="Proposal sampling.")
+    clicks: ClickConfig = spec(default_factory=ClickConfig, doc="Click simulation.")
+    augment: AugmentConfig = spec(default_factory=AugmentConfig, doc="Augmentation.")
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Every section of the configuration; the unit written beside each output."""
@@ -452,6 +533,7 @@ class PipelineConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     seed: int = spec(0, doc="Base seed; per-sample generators derive from (seed, index, epoch).", ge=0)
 
     def __post_init__(self) -> None:
