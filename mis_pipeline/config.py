@@ -124,7 +124,7 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             return tuple(_coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
         if len(args) != len(value):
             raise ConfigError(name, value, _type_name(tp))
-        return tuple(_coerce(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(_coerce(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args, strict=True)))
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -162,11 +162,11 @@ def _check_constraints(name: str, value: Any, meta: Mapping[str, Any]) -> None:
     for v in items:
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             continue
-        for key, ok, word in (
-            ("ge", lambda a, b: a >= b, ">="),
-            ("gt", lambda a, b: a > b, ">"),
-            ("le", lambda a, b: a <= b, "<="),
-            ("lt", lambda a, b: a < b, "<"),
+        for key, ok in (
+            ("ge", lambda a, b: a >= b),
+            ("gt", lambda a, b: a > b),
+            ("le", lambda a, b: a <= b),
+            ("lt", lambda a, b: a < b),
         ):
             bound = meta.get(key)
             if bound is not None and not ok(v, bound):
