@@ -44,6 +44,12 @@ __all__ = [
     "AugmentConfig",
     "DataConfig",
     "PROPOSAL_SAMPLERS",
+    "IclConfig",
+    "CfrConfig",
+    "TaizConfig",
+    "VtmrConfig",
+    "SuemConfig",
+    "RefCutConfig",
 ]
 
 # Names of the feature backbones (the registry in mis_pipeline.features must agree; a test checks).
@@ -524,6 +530,126 @@ class DataConfig(_Section):
     augment: AugmentConfig = spec(default_factory=AugmentConfig, doc="Augmentation.")
 
 
+# --------------------------------------------------------------------------- issue 16 methods
+@dataclass(frozen=True)
+class IclConfig(_Section):
+    """Iterative Click Loss of CFR-ICL (Sun et al., eq. 3)."""
+
+    _section: typing.ClassVar[str] = "icl"
+    steps: int = spec(3, doc="Click steps that carry gradient (CFR-ICL trains with 3).", ge=1)
+    weights: tuple[float, ...] = spec(
+        (1.0, 2.0, 3.0), doc="beta_i of eq. 3, one per gradient-carrying step (CFR-ICL: 1, 2, 3).", ge=0
+    )
+    random_steps: bool = spec(
+        True,
+        doc="Draw the number of steps uniformly in 1..steps per batch (the public code's "
+        "random.randint(1, max_num_next_clicks)); false always runs 'steps' steps.",
+    )
+    paper_indexing: bool = spec(
+        False,
+        doc="Eq. 3 literally: the first output Y^0 (zero initial mask) gets no loss term and no "
+        "gradient, the next 'steps' outputs get beta_1.. . False follows the public code, where "
+        "Y^0 carries beta_1.",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.weights) < self.steps:
+            raise ConfigError("icl.weights", self.weights, f"at least icl.steps = {self.steps} weights")
+
+
+@dataclass(frozen=True)
+class CfrConfig(_Section):
+    """Cascade-Forward Refinement at inference (CFR-ICL eqs. 4-5)."""
+
+    _section: typing.ClassVar[str] = "cfr"
+    steps: int = spec(0, doc="Refinement forwards n after the coarse one (0 = the plain predictor).", ge=0)
+    adaptive: bool = spec(False, doc="A-CFR: stop early when the mask changes by few pixels.")
+    threshold: int = spec(
+        20, doc="A-CFR stops when at most this many pixels change between Y_i and Y_(i-1) (paper: 20).", ge=0
+    )
+    max_clicks: Optional[int] = spec(
+        None,
+        doc="Refine only while the number of clicks is at most this (the public code's "
+        "--cf-click, default 1 there); None refines after every click as eqs. 4-5 state.",
+        ge=1,
+    )
+    prob_threshold: float = spec(0.49, doc="Threshold that binarises masks to count changed pixels.", gt=0, lt=1)
+
+
+@dataclass(frozen=True)
+class TaizConfig(_Section):
+    """Target-aware image zooming of VTMR (eqs. 4-5 and the blending schedule)."""
+
+    _section: typing.ClassVar[str] = "taiz"
+    sigma: float = spec(11.0, doc="Standard deviation of the Gaussian kernel, in output-grid pixels (VTMR: 11).",
+                        gt=0)
+    floor: float = spec(
+        0.05,
+        doc="Added to the guidance map (as a fraction of its mean) so the warp stays strictly "
+        "monotone and invertible; the paper leaves this open.", ge=0,
+    )
+    max_clicks: int = spec(20, doc="T of the schedule lambda_t (the protocol's click budget).", ge=1)
+    prob_threshold: float = spec(0.5, doc="Threshold of the coarse prediction M_2 (logit 0).", gt=0, lt=1)
+
+
+@dataclass(frozen=True)
+class VtmrConfig(_Section):
+    """Mask-matching regularisation of VTMR (eqs. 1 and 3)."""
+
+    _section: typing.ClassVar[str] = "vtmr"
+    enabled: bool = spec(False, doc="Add the mask-matching term to the training loss.")
+    weight: float = spec(1.0, doc="Weight of L_mr in eq. 3 (the paper uses 1).", ge=0)
+    confidence: float = spec(0.9, doc="Pixels with sigma(O_1,1) above this enter eq. 1.", gt=0, lt=1)
+    iou_gate: float = spec(0.8, doc="alpha of eq. 3: L_mr counts only when IoU(M_0,1, G) exceeds it.", ge=0, le=1)
+    max_extra_steps: int = spec(3, doc="K of the restart, drawn uniformly from 0..this (paper: 3).", ge=0)
+    iou_tolerance: float = spec(0.02, doc="The perturbed mask's IoU lands within this of the target.", gt=0, lt=1)
+    max_perturb_iters: int = spec(400, doc="Perturbation operations tried before giving up.", ge=1)
+
+
+@dataclass(frozen=True)
+class SuemConfig(_Section):
+    """SUEM copy-paste augmentation of CFR-ICL (probabilities of its public code)."""
+
+    _section: typing.ClassVar[str] = "suem"
+    enabled: bool = spec(False, doc="Apply SUEM copy-paste to supervised fine-tuning samples.")
+    copy_paste_prob: float = spec(
+        0.5, doc="Probability of the simple C&P, and independently of pasting an extra object "
+        "(union / exclusion / alpha, one of three uniformly); the public code uses 0.5.", ge=0, le=1,
+    )
+    image_mix_prob: float = spec(0.5, doc="Probability of blending the whole image with another.", ge=0, le=1)
+    alpha_range: tuple[float, float] = spec((0.5, 1.0), doc="Blend weight of the kept image.", ge=0, le=1)
+    min_visible: int = spec(
+        20, doc="An extra object that leaves at most this many source pixels visible is re-drawn.", ge=0
+    )
+    max_tries: int = spec(5, doc="Extra objects tried for the union/exclusion/alpha paste.", ge=1)
+
+
+@dataclass(frozen=True)
+class RefCutConfig(_Section):
+    """RefCut reference branch and part-pair sampling."""
+
+    _section: typing.ClassVar[str] = "refcut"
+    positive_only_prob: float = spec(0.25, doc="Training samples with only the positive reference mask.",
+                                     ge=0, le=1)
+    negative_only_prob: float = spec(0.25, doc="Training samples with only the negative reference mask.",
+                                     ge=0, le=1)
+    mask_resize: Literal["area", "nearest"] = spec(
+        "area",
+        doc="How reference masks are resized to the token grid: 'area' (fraction of each patch "
+        "covered, a soft weight) or 'nearest'. The paper only says 'resized'.",
+    )
+    hidden_ratio: float = spec(1.0, doc="Hidden width of the two-layer prompt MLPs, as a multiple of D.", gt=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.positive_only_prob + self.negative_only_prob > 1:
+            raise ConfigError(
+                "refcut.negative_only_prob", self.negative_only_prob,
+                f"at most 1 - refcut.positive_only_prob = {1 - self.positive_only_prob}",
+            )
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Every section of the configuration; the unit written beside each output."""
@@ -534,6 +660,12 @@ class PipelineConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    icl: IclConfig = field(default_factory=IclConfig)
+    cfr: CfrConfig = field(default_factory=CfrConfig)
+    taiz: TaizConfig = field(default_factory=TaizConfig)
+    vtmr: VtmrConfig = field(default_factory=VtmrConfig)
+    suem: SuemConfig = field(default_factory=SuemConfig)
+    refcut: RefCutConfig = field(default_factory=RefCutConfig)
     seed: int = spec(0, doc="Base seed; per-sample generators derive from (seed, index, epoch).", ge=0)
 
     def __post_init__(self) -> None:
