@@ -16,6 +16,9 @@ from ..errors import ConfigError
 
 __all__ = [
     "load_config",
+    "preset_names",
+    "preset_description",
+    "resolve_config_source",
     "parse_set",
     "read_yaml_overrides",
     "write_resolved_config",
@@ -26,28 +29,88 @@ __all__ = [
 
 RESOLVED_CONFIG_NAME = "resolved_config.yaml"
 
-CONFIG_HELP = "YAML file of configuration overrides (see configs/); applied before --set."
-SET_HELP = (
-    "Override one field, e.g. --set features.backbone=colour_texture; the value is parsed as YAML. "
-    "Repeatable; applied after --config."
+#: Package holding the presets: every ``<name>.yaml`` in it is the preset ``name``.
+PRESETS_PACKAGE = "mis_pipeline.presets"
+
+CONFIG_HELP = (
+    "A preset name (offline, paper, demo, ...: see `mis config --list`) or a YAML file of "
+    "overrides; applied before --set."
 )
+CONFIG_METAVAR = "PRESET|FILE"
+SET_HELP = (
+    "Override one field, e.g. --set features.backbone=colour_texture (the value is read as "
+    "YAML). Repeatable; applied after --config."
+)
+SET_METAVAR = "KEY=VALUE"
+
+
+def _preset_dir() -> Any:
+    from importlib.resources import files
+
+    return files(PRESETS_PACKAGE)
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped presets (``<name>.yaml`` files of :data:`PRESETS_PACKAGE`), sorted."""
+    return sorted(
+        f.name[: -len(".yaml")]
+        for f in _preset_dir().iterdir()
+        if f.name.endswith(".yaml") and not f.name.startswith((".", "_"))
+    )
+
+
+def _preset_text(name: str) -> str:
+    return _preset_dir().joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def preset_description(name: str) -> str:
+    """The first comment line of preset ``name`` (its one-line description), or ``""``."""
+    for line in _preset_text(name).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            return stripped.lstrip("#").strip()
+        if stripped:
+            break
+    return ""
+
+
+def resolve_config_source(value: str | Path) -> tuple[str, str]:
+    """``--config VALUE`` -> ``(label, YAML text)``: a preset name or a YAML file path.
+
+    A value with no path separator and no ``.yaml``/``.yml`` suffix is looked up among the
+    presets first (so ``--config offline`` works from any directory); anything else, or a name
+    that is not a preset, is read as a file. The label names the source in error messages.
+    """
+    text = str(value)
+    names = preset_names()
+    looks_like_path = any(sep in text for sep in ("/", "\\")) or text.endswith((".yaml", ".yml"))
+    if not looks_like_path and text in names:
+        return f"preset {text!r}", _preset_text(text)
+    p = Path(text)
+    if p.is_file():
+        return str(p), p.read_text(encoding="utf-8")
+    raise ConfigError(
+        "--config",
+        text,
+        f"a preset name ({', '.join(names)}) or an existing YAML file",
+    )
 
 
 def read_yaml_overrides(path: str | Path) -> dict[str, Any]:
-    """Read a YAML overrides file into a nested dict (an empty file means no overrides)."""
+    """Read a preset or YAML overrides file into a nested dict (empty means no overrides)."""
     import yaml
 
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError("--config", str(path), "an existing YAML file")
+    label, raw = resolve_config_source(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
-        raise ConfigError("--config", str(path), f"valid YAML ({exc})") from exc
+        raise ConfigError("--config", label, f"valid YAML ({exc})") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError("--config", str(path), "a YAML mapping of sections, e.g. 'features: {backbone: ...}'")
+        raise ConfigError(
+            "--config", label, "a YAML mapping of sections, e.g. 'features: {backbone: ...}'"
+        )
     return data
 
 
@@ -81,8 +144,10 @@ def load_config(
     sets: Iterable[str] = (),
     defaults: Mapping[str, Any] | None = None,
 ) -> PipelineConfig:
-    """Resolve a :class:`PipelineConfig` from subcommand defaults, a YAML file and ``--set`` flags.
+    """Resolve a :class:`PipelineConfig` from subcommand defaults, a preset or YAML file and ``--set``.
 
+    ``config_file`` is a preset name (``"offline"``, ``"paper"``, ``"demo"``, any
+    ``<name>.yaml`` of :data:`PRESETS_PACKAGE`) or a YAML file path (:func:`resolve_config_source`).
     Precedence (lowest first): dataclass defaults, ``defaults`` (what a subcommand's own flags
     set), the YAML file, then each ``--set`` in order. Raises ConfigError before any work starts.
     """

@@ -1,31 +1,52 @@
-"""``mis config``: show the resolved configuration and every field's documentation."""
+"""``mis config``: show the resolved configuration, every field's documentation, or the presets."""
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-from typing import Optional
 
 import typer
 
 from ..config import PipelineConfig
-from ._common import CONFIG_HELP, SET_HELP, load_config
+from ._common import (
+    CONFIG_HELP,
+    CONFIG_METAVAR,
+    SET_HELP,
+    SET_METAVAR,
+    load_config,
+    preset_description,
+    preset_names,
+)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("config")
     def config_cmd(
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
-        set_: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
-        docs: bool = typer.Option(False, "--docs", help="List every field with its default and meaning."),
+        config: str | None = typer.Option(
+            None, "--config", "-c", metavar=CONFIG_METAVAR, help=CONFIG_HELP
+        ),
+        set_: list[str] = typer.Option([], "--set", "-s", metavar=SET_METAVAR, help=SET_HELP),
+        docs: bool = typer.Option(
+            False, "--docs", help="List every field with its default and meaning."
+        ),
+        list_: bool = typer.Option(
+            False, "--list", help="List the presets --config accepts by name, and exit."
+        ),
     ) -> None:
-        """Resolve and print the configuration (YAML), or document every field with --docs.
+        """Resolve and print the configuration (YAML), document every field (--docs), or list
+        the presets (--list).
 
         Validation happens here exactly as in the other subcommands, so this is the quickest
-        way to check a config file before a long run.
+        way to check a config file before a long run. `mis config --config paper` shows what
+        a preset sets.
         """
         import yaml
 
+        if list_:
+            names = preset_names()
+            width = max((len(n) for n in names), default=0)
+            for name in names:
+                typer.echo(f"{name:<{width}}  {preset_description(name)}")
+            return
         cfg = load_config(config, set_)
         if not docs:
             from ..config import to_dict
