@@ -44,6 +44,8 @@ __all__ = [
     "AugmentConfig",
     "DataConfig",
     "PROPOSAL_SAMPLERS",
+    "TrainConfig",
+    "TRAIN_MODES",
     "IclConfig",
     "CfrConfig",
     "TaizConfig",
@@ -657,6 +659,79 @@ class PipelineConfig:
     io: IOConfig = field(default_factory=IOConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+TRAIN_MODES = ("mis", "finetune")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Section):
+    """The trainer: RITM iterative training with SimpleClick's optimiser settings.
+
+    Batches are global: ``batch_size`` samples per optimizer step over all workers, split into
+    ``workers * accumulate`` equal micro-batches, so a run gives the same numbers at any worker
+    count with the same ``workers * accumulate`` (up to the order of float reductions).
+    """
+
+    _section: typing.ClassVar[str] = "train"
+    mode: str = spec(
+        "mis", doc="'mis' (unsupervised, proposals from a tree store, MIS loss) or 'finetune' "
+        "(supervised, annotated masks, normalised focal loss).", choices=TRAIN_MODES,
+    )
+    batch_size: int = spec(32, doc="Samples per optimizer step over all workers (MIS: 32).", ge=1)
+    accumulate: int = spec(
+        1, doc="Micro-batches per worker per optimizer step (gradient accumulation); "
+        "batch_size must be a multiple of workers * accumulate.", ge=1,
+    )
+    epochs: float = spec(55, doc="Run length in epochs of data.epoch_size samples (MIS: 55).", gt=0)
+    steps: Optional[int] = spec(
+        None, doc="Run length in optimizer steps; overrides epochs, and the lr milestones are "
+        "scaled to keep their fraction of the run.", ge=1,
+    )
+    lr: float = spec(5e-5, doc="Adam learning rate (MIS, SimpleClick: 5e-5).", gt=0)
+    betas: tuple[float, float] = spec((0.9, 0.999), doc="Adam betas.", ge=0, lt=1)
+    eps: float = spec(1e-8, doc="Adam epsilon.", gt=0)
+    weight_decay: float = spec(0.0, doc="Adam (L2) weight decay.", ge=0)
+    milestones: tuple[float, ...] = spec(
+        (50.0,), doc="Epochs at which the lr is multiplied by lr_gamma (MIS: x0.1 at epoch 50).", ge=0
+    )
+    lr_gamma: float = spec(0.1, doc="Multiplicative lr decay at each milestone.", gt=0, le=1)
+    max_num_next_clicks: int = spec(
+        3, doc="Iterative training: 0..this many click rounds without gradient (uniform per "
+        "step, model in eval mode) before the trained forward (RITM/SimpleClick: 3).", ge=0,
+    )
+    next_click_threshold: float = spec(
+        0.49, doc="Probability threshold of the error regions for the next training click.", gt=0, lt=1
+    )
+    prev_mask_drop_prob: float = spec(
+        0.0, doc="Probability of zeroing a sample's fed-back mask after the no-grad rounds "
+        "(RITM option; 0 in SimpleClick and MIS).", ge=0, le=1,
+    )
+    grad_rounds: int = spec(
+        1, doc="Click rounds carrying gradient after the no-grad rounds (1: RITM; >1 gives the "
+        "loss hook one output per round, e.g. for an iterative click loss).", ge=1,
+    )
+    amp: bool = spec(True, doc="bf16 autocast on CUDA (ignored on CPU).")
+    device: str = spec("auto", doc="'auto' (CUDA when present, else CPU), 'cpu', 'cuda' or 'cuda:N'.")
+    workers: int = spec(
+        1, doc="Training processes: 1 = a plain loop in this process; N > 1 = Ray Train "
+        "TorchTrainer with N workers (one GPU each when present).", ge=1,
+    )
+    ray_address: Optional[str] = spec(
+        None, doc="Ray cluster for workers > 1 ('auto', 'ray://host:10001'); None: $RAY_ADDRESS "
+        "or a local Ray.",
+    )
+    ray_data: bool = spec(
+        True, doc="With workers > 1, each worker reads its share of every batch from a Ray Data "
+        "stream (False: a DataLoader in the worker).",
+    )
+    log_every: int = spec(10, doc="Optimizer steps between metrics.jsonl lines.", ge=1)
+    checkpoint_every: int = spec(
+        500, doc="Optimizer steps between checkpoints and resume states (and at the end).", ge=1
+    )
+    init: Optional[str] = spec(
+        None, doc="Checkpoint (RUN or checkpoint/ folder) to start from; required by finetune.",
+    )
+
+
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -667,6 +742,7 @@ class PipelineConfig:
     suem: SuemConfig = field(default_factory=SuemConfig)
     refcut: RefCutConfig = field(default_factory=RefCutConfig)
     seed: int = spec(0, doc="Base seed; per-sample generators derive from (seed, index, epoch).", ge=0)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
         validate(self, prefix="")
