@@ -652,13 +652,6 @@ class RefCutConfig(_Section):
             )
 
 
-@dataclass(frozen=True)
-class PipelineConfig:
-    """Every section of the configuration; the unit written beside each output."""
-
-    io: IOConfig = field(default_factory=IOConfig)
-    features: FeatureConfig = field(default_factory=FeatureConfig)
-    store: StoreConfig = field(default_factory=StoreConfig)
 TRAIN_MODES = ("mis", "finetune")
 
 
@@ -739,6 +732,13 @@ class TrainConfig(_Section):
     cfr: CfrConfig = field(default_factory=CfrConfig)
     taiz: TaizConfig = field(default_factory=TaizConfig)
     vtmr: VtmrConfig = field(default_factory=VtmrConfig)
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Every section of the configuration; the unit written beside each output."""
+
+    io: IOConfig = field(default_factory=IOConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     suem: SuemConfig = field(default_factory=SuemConfig)
     refcut: RefCutConfig = field(default_factory=RefCutConfig)
     seed: int = spec(0, doc="Base seed; per-sample generators derive from (seed, index, epoch).", ge=0)
