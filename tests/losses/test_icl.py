@@ -102,7 +102,7 @@ def test_rollout_gradient_is_weighted_sum_of_single_forward_gradients(n, paper):
     for w, (prev, v, _) in zip((1.0, 2.0, 3.0), grad_calls, strict=False):
         total = total + w * loss_fn(ref(points, labels, v, prev))
     total.backward()
-    assert float(res.loss) == pytest.approx(float(total.detach()), rel=1e-6)
+    assert res.loss.item() == pytest.approx(float(total.detach()), rel=1e-6)
     assert float(model.a.grad) == pytest.approx(float(ref.a.grad), rel=1e-5)
     assert float(model.b.grad) == pytest.approx(float(ref.b.grad), rel=1e-5)
     # The previous mask of each step is the sigmoid of the step before (soft feedback).
@@ -119,8 +119,8 @@ def test_rollout_differs_from_last_step_only_loss():
     r = icl_rollout(m1, loss_fn, _add_click, points, labels, valid, torch.zeros(2, 1, 8, 8), num_steps=3)
     t = r.terms
     assert set(t) == {"icl_0", "icl_1", "icl_2"}
-    assert float(r.loss) == pytest.approx(t["icl_0"] + 2 * t["icl_1"] + 3 * t["icl_2"], rel=1e-6)
-    assert t["icl_2"] == pytest.approx(float(loss_fn(r.logits)))
-    assert float(r.loss) != pytest.approx(float(loss_fn(r.logits)))
+    assert r.loss.item() == pytest.approx(t["icl_0"] + 2 * t["icl_1"] + 3 * t["icl_2"], rel=1e-6)
+    assert t["icl_2"] == pytest.approx(loss_fn(r.logits).item())
+    assert r.loss.item() != pytest.approx(loss_fn(r.logits).item())
     r1 = icl_rollout(_Toy(), loss_fn, _add_click, points, labels, valid, torch.zeros(2, 1, 8, 8), num_steps=1)
-    assert float(r1.loss) == pytest.approx(float(loss_fn(r1.logits)))
+    assert r1.loss.item() == pytest.approx(loss_fn(r1.logits).item())
