@@ -24,7 +24,7 @@ from .results import EvalResult, SampleResult
 if TYPE_CHECKING:
     from ..config import EvalConfig, PipelineConfig
 
-__all__ = ["evaluate_sample", "evaluate_dataset"]
+__all__ = ["evaluate_sample", "evaluate_dataset", "usable_cores"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,16 @@ def evaluate_sample(sample: Sample, predictor: Predictor, cfg: EvalConfig, index
     )
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
 # --------------------------------------------------------------------------- worker side
 _WORKER: dict[str, object] = {}
 
@@ -123,7 +133,8 @@ def evaluate_dataset(
     indices : sequence of int, optional
         Subset of sample indices (default: all, in order).
     workers : int, optional
-        Worker processes (default ``cfg.evaluate.workers``); 1 runs in this process.
+        Worker processes (default ``cfg.evaluate.workers``, whose default ``None`` means
+        :func:`usable_cores`); 1 runs in this process. Never more than the samples.
     progress : callable ``(done, total, result)``, optional
         Called after each finished sample (in completion order).
     """
@@ -133,7 +144,7 @@ def evaluate_dataset(
     bad = [i for i in idx if not 0 <= i < n_samples]
     if bad:
         raise IndexError(f"sample index {bad[0]} out of range for {n_samples} samples")
-    n_workers = max(1, min(workers or cfg.evaluate.workers, len(idx) or 1))
+    n_workers = max(1, min(workers or cfg.evaluate.workers or usable_cores(), len(idx) or 1))
     template = make_predictor(name, cfg)  # built here too: bad settings fail before any work
     t0 = time.perf_counter()  # wall time includes worker start-up and warm-up
     results: list[SampleResult] = []
