@@ -447,7 +447,9 @@ class EvalConfig(_Section):
     iou_targets: tuple[float, ...] = spec(
         (0.80, 0.85, 0.90, 0.95), doc="IoU targets for NoC/NoF.", gt=0, le=1
     )
-    workers: int = spec(1, doc="Parallel worker processes (results do not depend on it).", ge=1)
+    workers: Optional[int] = spec(
+        None, doc="Parallel worker processes; null: the usable CPU cores (results do not depend on it).", ge=1
+    )
     predictor: str = spec("tree", doc="Predictor from the registry in mis_pipeline.evaluate.predictors.",
                           choices=PREDICTOR_NAMES)
     graphcut: GraphCutConfig = spec(default_factory=GraphCutConfig, doc="Settings of the 'graphcut' predictor.")
@@ -513,6 +515,10 @@ class AugmentConfig(_Section):
     rotate_limit: float = spec(3.0, doc="ShiftScaleRotate rotation limit (degrees).", ge=0)
     ssr_prob: float = spec(0.75, doc="Probability of ShiftScaleRotate.", ge=0, le=1)
     brightness_contrast_prob: float = spec(0.75, doc="Probability of RandomBrightnessContrast.", ge=0, le=1)
+    brightness_limit: tuple[float, float] = spec(
+        (-0.25, 0.25), doc="RandomBrightnessContrast brightness range (fraction of 255).", ge=-1, le=1)
+    contrast_limit: tuple[float, float] = spec(
+        (-0.15, 0.4), doc="RandomBrightnessContrast contrast range (factor - 1).", ge=-1, le=10)
     rgb_shift: int = spec(10, doc="RGBShift limit per channel.", ge=0)
     rgb_shift_prob: float = spec(0.75, doc="Probability of RGBShift.", ge=0, le=1)
 
@@ -527,6 +533,9 @@ class DataConfig(_Section):
     loader_workers: int = spec(2, doc="DataLoader worker processes (single-process training).", ge=0)
     image_root: Optional[str] = spec(
         None, doc="Folder joined with each record's image_id, for stores made on another machine.")
+    tree_cache: int = spec(4096, doc="Decoded merge trees kept per process (LRU; 0: no cache).", ge=0)
+    data_ratio: float = spec(
+        1.0, doc="Annotated (fine-tuning) data: fraction of the samples used, a seeded subset.", gt=0, le=1)
     proposals: ProposalConfig = spec(default_factory=ProposalConfig, doc="Proposal sampling.")
     clicks: ClickConfig = spec(default_factory=ClickConfig, doc="Click simulation.")
     augment: AugmentConfig = spec(default_factory=AugmentConfig, doc="Augmentation.")
