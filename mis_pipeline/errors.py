@@ -30,6 +30,7 @@ __all__ = [
     "StoreCorruptError",
     "StoreLockedError",
     "DatasetError",
+    "SampleError",
 ]
 
 
@@ -145,3 +146,8 @@ class StoreLockedError(StoreError):
 
 class DatasetError(MISError, FileNotFoundError):
     """An evaluation dataset is missing files or is not in the expected layout."""
+
+
+class SampleError(MISError, RuntimeError):
+    """A training sample cannot be drawn (no image with a tree, an unreadable or changed
+    image, a proposal that vanished under augmentation in every allowed re-draw)."""
