@@ -5,10 +5,12 @@ Definitions (RITM / SimpleClick):
 - IoU counts only pixels that are not ignored: ``|pred & gt & ~ignore| / |(pred | gt) & ~ignore|``.
   When that union is empty (no object and nothing predicted) the IoU is 1.
 - NoC@t of one sample is the 1-based index of the first click whose IoU is ``>= t``; when the
-  target is never reached within ``max_clicks`` clicks it is ``max_clicks`` and the sample counts
-  as a failure (NoF@t). RITM's results table counts ``NoC == max_clicks`` instead, which also
-  counts a sample that reaches the target exactly at the last click; :func:`summarise` reports
-  the failures proper (target never reached).
+  target is never reached within ``max_clicks`` clicks it is ``max_clicks``.
+- NoF@t (number of failures) is counted two ways, both reported:
+  ``nof_never_reached`` counts samples that never reach ``t`` within ``max_clicks`` clicks;
+  ``nof_noc_eq_max_clicks`` counts samples with ``NoC@t == max_clicks``, RITM's and
+  SimpleClick's ``>=20`` column (their ``compute_noc_metric``), which also counts a sample that
+  reaches ``t`` exactly on the last click. Compare the second with published figures.
 - IoU@k (``miou_at[k-1]``) is the mean over samples of the IoU after click ``k``.
 """
 
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["iou", "noc", "noc_table", "mean_iou_curve", "target_key"]
+__all__ = ["iou", "noc", "noc_table", "mean_iou_curve", "target_key", "NOF_NEVER_REACHED", "NOF_NOC_EQ_MAX"]
 
 
 def iou(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None) -> float:
@@ -69,23 +71,30 @@ def target_key(target: float) -> str:
     return str(int(pct)) if float(pct).is_integer() else f"{pct:g}"
 
 
+NOF_NEVER_REACHED = "nof_never_reached"
+NOF_NOC_EQ_MAX = "nof_noc_eq_max_clicks"
+
+
 def noc_table(
     iou_curves: Sequence[Sequence[float]] | np.ndarray, targets: Sequence[float], max_clicks: int
 ) -> dict[str, dict[str, float]]:
-    """Mean NoC and NoF count per target over samples.
+    """Mean NoC and both NoF counts per target over samples.
 
     ``iou_curves`` holds one IoU sequence per sample. Returns
-    ``{"noc": {"85": mean NoC, ...}, "nof": {"85": number of failures, ...}}``; with no sample
-    every mean is NaN and every count 0.
+    ``{"noc": {"85": mean NoC, ...}, "nof_never_reached": {"85": count, ...},
+    "nof_noc_eq_max_clicks": {"85": count, ...}}`` (definitions in the module docstring); with
+    no sample every mean is NaN and every count 0.
     """
     out_noc: dict[str, float] = {}
-    out_nof: dict[str, float] = {}
+    out_never: dict[str, float] = {}
+    out_at_max: dict[str, float] = {}
     for t in targets:
         vals = [noc(c, t, max_clicks) for c in iou_curves]
         key = target_key(t)
         out_noc[key] = float(np.mean([v[0] for v in vals])) if vals else float("nan")
-        out_nof[key] = int(sum(1 for v in vals if not v[1]))
-    return {"noc": out_noc, "nof": out_nof}
+        out_never[key] = int(sum(1 for v in vals if not v[1]))
+        out_at_max[key] = int(sum(1 for v in vals if v[0] == max_clicks))
+    return {"noc": out_noc, NOF_NEVER_REACHED: out_never, NOF_NOC_EQ_MAX: out_at_max}
 
 
 def mean_iou_curve(iou_curves: Sequence[Sequence[float]] | np.ndarray, max_clicks: int) -> list[float]:

@@ -3,11 +3,16 @@
 Files written by :func:`write_results` into an output folder:
 
 - ``summary.json``: ``{"dataset", "data", "predictor", "num_samples", "max_clicks",
-  "iou_targets", "noc": {"80": ..}, "nof": {"80": ..}, "miou_at": [IoU@1..IoU@max_clicks],
+  "iou_targets", "noc": {"80": ..}, "nof_never_reached": {"80": ..},
+  "nof_noc_eq_max_clicks": {"80": ..}, "miou_at": [IoU@1..IoU@max_clicks],
   "seconds_per_click", "seconds_per_click_predict", "seconds_reset_mean", "predictor_settings",
   "uses_ground_truth", "wall_seconds", "workers", "mis_pipeline_version"}``. ``seconds_per_click``
   is the predictor's total time (per-image setup included) divided by the number of clicks it
-  answered; ``seconds_per_click_predict`` leaves the per-image setup out.
+  answered; ``seconds_per_click_predict`` leaves the per-image setup out. The two NoF counts
+  are defined in :mod:`.metrics`: ``nof_noc_eq_max_clicks`` is the column RITM and SimpleClick
+  publish (``>=20``), ``nof_never_reached`` the samples that never reach the target. (Files
+  written before both were reported hold one ``"nof"``, the never-reached count;
+  :func:`load_summary` maps it.)
 - ``per_sample.csv``: one row per sample: ``index, sample_id, kind, parts, reference_id``,
   ``noc_<t>`` and ``reached_<t>`` per target, ``iou_1..iou_<max_clicks>``, ``clicks_made``,
   ``seconds_reset``, ``seconds_predict``;
@@ -29,7 +34,7 @@ import numpy as np
 
 from ..errors import DatasetError
 from .clicker import Click
-from .metrics import mean_iou_curve, noc, noc_table, target_key
+from .metrics import NOF_NEVER_REACHED, NOF_NOC_EQ_MAX, mean_iou_curve, noc, noc_table, target_key
 
 __all__ = ["SampleResult", "EvalResult", "write_results", "load_summary", "format_summary"]
 
@@ -97,7 +102,8 @@ class EvalResult:
             "max_clicks": self.max_clicks,
             "iou_targets": list(self.iou_targets),
             "noc": table["noc"],
-            "nof": table["nof"],
+            NOF_NEVER_REACHED: table[NOF_NEVER_REACHED],
+            NOF_NOC_EQ_MAX: table[NOF_NOC_EQ_MAX],
             "miou_at": mean_iou_curve(curves, self.max_clicks),
             "seconds_per_click": (t_pred + t_reset) / n_clicks if n_clicks else float("nan"),
             "seconds_per_click_predict": t_pred / n_clicks if n_clicks else float("nan"),
@@ -184,16 +190,23 @@ def load_summary(path: str | Path) -> dict[str, Any]:
     for key in ("predictor", "dataset", "miou_at", "noc"):
         if key not in data:
             raise DatasetError(f"{str(p)!r} is not an evaluation summary (no {key!r})")
+    if "nof" in data and NOF_NEVER_REACHED not in data:  # written before both counts existed
+        data[NOF_NEVER_REACHED] = data.pop("nof")
     return data
 
 
 def format_summary(summaries: Sequence[dict[str, Any]]) -> str:
-    """A fixed-width table of one or more summaries (NoC and NoF per target, speed)."""
+    """A fixed-width table of one or more summaries (NoC and NoF per target, speed).
+
+    ``NoF@t`` shows ``a/b``: ``a`` samples with NoC@t equal to the click budget (RITM's and
+    SimpleClick's published column), ``b`` of them never reaching ``t`` (``-`` when a file
+    does not hold that count).
+    """
     if not summaries:
         return ""
     keys = list(summaries[0]["noc"])
     head = f"{'predictor':<12}{'dataset':<11}{'samples':>8}"
-    head += "".join(f"{'NoC@' + k:>9}" for k in keys) + "".join(f"{'NoF@' + k:>8}" for k in keys)
+    head += "".join(f"{'NoC@' + k:>9}" for k in keys) + "".join(f"{'NoF@' + k:>9}" for k in keys)
     head += f"{'IoU@1':>8}{'IoU@5':>8}{'s/click':>9}"
     lines = [head, "-" * len(head)]
     for s in summaries:
@@ -203,10 +216,16 @@ def format_summary(summaries: Sequence[dict[str, Any]]) -> str:
             v = miou[k - 1] if len(miou) >= k and miou[k - 1] is not None else float("nan")
             return f"{v:>8.3f}"
 
+        def nof(k: str, s: dict = s) -> str:
+            a = (s.get(NOF_NOC_EQ_MAX) or {}).get(k)
+            b = (s.get(NOF_NEVER_REACHED) or {}).get(k)
+            return f"{'-' if a is None else a}/{'-' if b is None else b}"
+
         spc = s.get("seconds_per_click")
         row = f"{s['predictor']:<12}{s['dataset']:<11}{s['num_samples']:>8}"
         row += "".join(f"{(s['noc'].get(k) if s['noc'].get(k) is not None else float('nan')):>9.2f}" for k in keys)
-        row += "".join(f"{s['nof'].get(k, 0):>8}" for k in keys)
+        row += "".join(f"{nof(k):>9}" for k in keys)
         row += at(1) + at(5) + f"{(spc if spc is not None else float('nan')):>9.3f}"
         lines.append(row)
+    lines.append("NoF@t: a/b = a samples with NoC@t = max_clicks (RITM's column), b never reaching t")
     return "\n".join(lines)

@@ -8,8 +8,8 @@ import pytest
 from mis_pipeline.evaluate.clicker import (
     Click,
     Clicker,
-    _edt_padded,
-    _edt_padded_scipy,
+    _squared_edt_padded,
+    _squared_edt_reference,
     click_map,
     error_distance_maps,
     next_click,
@@ -27,7 +27,7 @@ def test_interior_maximum_of_a_square():
     click = next_click(gt, np.zeros_like(gt))
     assert click == Click(7, 7, True)
     fn_dt, fp_dt = error_distance_maps(gt, np.zeros_like(gt))
-    assert fn_dt[7, 7] == 4 and fp_dt.max() == 0
+    assert fn_dt[7, 7] == 16 and fp_dt.max() == 0  # squared px
 
 
 def test_first_maximum_in_row_major_order():
@@ -40,7 +40,7 @@ def test_image_border_counts_as_outside_through_the_padding():
     # Without the 1-px zero pad the EDT of an all-ones map has no zero to measure from.
     assert next_click(gt, np.zeros_like(gt)) == Click(2, 2, True)
     fn_dt, _ = error_distance_maps(gt, np.zeros_like(gt))
-    assert fn_dt[0, 0] == 1 and fn_dt[2, 2] == 3
+    assert fn_dt[0, 0] == 1 and fn_dt[2, 2] == 9  # squared px
 
 
 def test_tie_gives_a_negative_click():
@@ -135,25 +135,66 @@ def test_matches_brute_force(seed):
     assert next_click(gt, pred, ignore, not_clicked) == _brute_force_click(gt, pred, ignore, not_clicked)
 
 
-def test_opencv_edt_equals_scipy_edt_and_gives_the_same_clicks():
-    # The fast path (OpenCV precise L2, what RITM calls) against scipy's exact EDT.
-    rng = np.random.default_rng(7)
-    for _ in range(40):
-        h, w = rng.integers(8, 60, size=2)
-        blobs = rng.random((h // 4 + 1, w // 4 + 1)) < 0.5
-        gt = np.kron(blobs, np.ones((4, 4), bool))[:h, :w]  # blocky masks: many exact ties
-        pred = np.roll(gt, int(rng.integers(-3, 4)), axis=1) ^ (rng.random((h, w)) < 0.02)
-        for m in (gt & ~pred, ~gt & pred):
-            np.testing.assert_allclose(_edt_padded(m), _edt_padded_scipy(m), rtol=1e-6)
-        fn_s, fp_s = (_edt_padded_scipy(gt & ~pred), _edt_padded_scipy(~gt & pred))
-        pos = fn_s.max() > fp_s.max()
-        d = fn_s if pos else fp_s
-        r, c = divmod(int(np.argmax(d)), w)
-        got = next_click(gt, pred)
-        if d.max() == 0:
-            assert got is None
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_squared_edt_equals_the_scipy_reference(seed):
+    # The compiled integer kernel against scipy's feature transform, on random and blocky masks
+    # (blocky masks have many exact ties), including one-row and one-column maps.
+    rng = np.random.default_rng(seed)
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(1, 50, size=2))
+        if rng.random() < 0.5:
+            m = rng.random((h, w)) < rng.random()
         else:
-            assert got == Click(r, c, bool(pos))
+            blobs = rng.random((h // 4 + 1, w // 4 + 1)) < 0.5
+            m = np.kron(blobs, np.ones((4, 4), bool))[:h, :w]
+        got = _squared_edt_padded(m)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, _squared_edt_reference(m))
+
+
+def test_squared_distances_are_exact_integers_where_opencv_float32_rounds():
+    # A 401x401 error region: the centre is at squared distance 201**2 = 40401 from the pad, an
+    # integer here; sqrt of it is what RITM's transform approximates in float32.
+    m = np.ones((401, 401), bool)
+    sq = _squared_edt_padded(m)
+    assert sq[200, 200] == 201**2 and sq[0, 0] == 1 and sq[0, 200] == 1
+    assert sq.max() == 201**2 and np.count_nonzero(sq == sq.max()) == 1
+
+
+def test_same_answer_when_repeated_300_times():
+    # The failure mode: among tied maxima the chosen click must not depend on the call.
+    # A ring of equal-distance maxima (two separated squares of equal size, one missed and one
+    # spurious, plus a wide missed slab with a flat ridge of ties) asked 300 times over fresh
+    # copies placed at different memory offsets.
+    gt = np.zeros((120, 160), bool)
+    gt[10:60, 10:150] = True      # 50x140 missed slab: its ridge is a row of tied maxima
+    pred = np.zeros_like(gt)
+    pred[70:110, 20:60] = True    # 40x40 spurious square
+    answers = set()
+    for k in range(300):
+        buf = np.zeros(gt.size + k + 1, bool)[k + 1 :]  # a different alignment each time
+        g = buf.reshape(gt.shape)
+        g[...] = gt
+        answers.add(next_click(g, pred.copy()))
+    assert answers == {Click(34, 34, True)}
+
+
+def test_ties_between_regions_are_negative_on_exact_distances():
+    # Two 7x7 squares: equal squared maxima (16) must tie exactly and give the negative click.
+    gt = _square((20, 30), 3, 10, 3, 10)
+    pred = _square((20, 30), 5, 12, 18, 25)
+    fn_sq, fp_sq = error_distance_maps(gt, pred)
+    assert fn_sq.max() == fp_sq.max() == 16
+    assert next_click(gt, pred) == Click(8, 21, False)
+
+
+def test_nothing_left_to_click_returns_none_where_ritm_clicks_at_the_origin():
+    # RITM's clicker emits a negative click at (0, 0) here (module docstring); we ask for none.
+    gt = _square((5, 5), 1, 3, 1, 3)
+    clicker = Clicker(gt)
+    assert clicker.make_next_click(gt) is None and clicker.clicks == []
+    fn_sq, fp_sq = error_distance_maps(gt, gt)
+    assert fn_sq.max() == fp_sq.max() == 0  # RITM: tie -> negative, first zero -> (0, 0)
 
 
 def test_click_map_disks():

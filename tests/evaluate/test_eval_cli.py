@@ -19,7 +19,7 @@ def test_evaluate_writes_summary_csv_and_config(tmp_path, synthetic_folder, caps
     assert "NoC@90" in printed and "gt" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["dataset"] == "folder" and summary["predictor"] == "gt" and summary["num_samples"] == 4
-    assert summary["noc"]["90"] == 1.0 and summary["nof"]["90"] == 0 and len(summary["miou_at"]) == 4
+    assert summary["noc"]["90"] == 1.0 and summary["nof_never_reached"]["90"] == 0 and len(summary["miou_at"]) == 4
     assert (out / "per_sample.csv").is_file() and (out / "resolved_config.yaml").is_file()
     assert "max_clicks: 4" in (out / "resolved_config.yaml").read_text()
 

@@ -48,18 +48,23 @@ def test_never_reached_is_the_budget_and_a_failure():
     assert noc(last + [1.0], 0.9, 20) == (20, True)  # values past the budget are not counted
 
 
-def test_noc_table_means_and_failure_counts():
+def test_noc_table_means_and_failure_counts_both_ways():
     curves = [
         [0.95] * 20,                 # NoC 1 everywhere
         [0.5] * 4 + [0.9] * 16,      # NoC@80/85/90 = 5, never 95
         [0.2] * 20,                  # never
+        [0.2] * 19 + [0.87],         # reached 80 and 85 on the last click: NoC 20, not "never"
     ]
     t = noc_table(curves, (0.80, 0.85, 0.90, 0.95), 20)
-    assert t["noc"] == {"80": pytest.approx(26 / 3), "85": pytest.approx(26 / 3),
-                        "90": pytest.approx(26 / 3), "95": pytest.approx(41 / 3)}
-    assert t["nof"] == {"80": 1, "85": 1, "90": 1, "95": 2}
+    assert t["noc"] == {"80": pytest.approx(46 / 4), "85": pytest.approx(46 / 4),
+                        "90": pytest.approx(46 / 4), "95": pytest.approx(61 / 4)}
+    assert t["nof_never_reached"] == {"80": 1, "85": 1, "90": 2, "95": 3}
+    # RITM's / SimpleClick's ">=20" column: NoC == max_clicks, the last-click hit included
+    assert t["nof_noc_eq_max_clicks"] == {"80": 2, "85": 2, "90": 2, "95": 3}
+    assert "nof" not in t  # no ambiguous key
     empty = noc_table([], (0.9,), 20)
-    assert math.isnan(empty["noc"]["90"]) and empty["nof"]["90"] == 0
+    assert math.isnan(empty["noc"]["90"])
+    assert empty["nof_never_reached"]["90"] == 0 and empty["nof_noc_eq_max_clicks"]["90"] == 0
 
 
 def test_mean_iou_curve_and_target_keys():

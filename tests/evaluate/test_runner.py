@@ -27,11 +27,11 @@ def test_ground_truth_predictor_needs_one_click_and_empty_predictor_all(syntheti
     gt = evaluate_dataset(ds, cfg, predictor="gt").summary()
     assert gt["num_samples"] == 4 and gt["uses_ground_truth"]
     assert gt["noc"] == {"80": 1.0, "85": 1.0, "90": 1.0, "95": 1.0}
-    assert gt["nof"] == {"80": 0, "85": 0, "90": 0, "95": 0}
+    assert gt["nof_never_reached"] == gt["nof_noc_eq_max_clicks"] == {"80": 0, "85": 0, "90": 0, "95": 0}
     assert gt["miou_at"] == [1.0] * 20
     empty = evaluate_dataset(ds, cfg, predictor="empty").summary()
     assert empty["noc"] == {"80": 20.0, "85": 20.0, "90": 20.0, "95": 20.0}
-    assert empty["nof"] == {"80": 4, "85": 4, "90": 4, "95": 4}
+    assert empty["nof_never_reached"] == empty["nof_noc_eq_max_clicks"] == {"80": 4, "85": 4, "90": 4, "95": 4}
     assert empty["miou_at"] == [0.0] * 20
 
 
@@ -96,7 +96,8 @@ def test_result_files(tmp_path, synthetic_folder):
     assert seen == [(1, 2), (2, 2)]
     paths = write_results(res, tmp_path / "out")
     summary = json.loads(paths["summary"].read_text())
-    for key in ("dataset", "predictor", "num_samples", "noc", "nof", "miou_at", "seconds_per_click"):
+    for key in ("dataset", "predictor", "num_samples", "noc", "nof_never_reached", "nof_noc_eq_max_clicks",
+                "miou_at", "seconds_per_click"):
         assert key in summary
     assert summary["dataset"] == "folder" and summary["predictor"] == "empty" and summary["num_samples"] == 2
     assert set(summary["noc"]) == {"80", "85", "90", "95"} and len(summary["miou_at"]) == 5
