@@ -52,6 +52,11 @@ __all__ = [
     "VtmrConfig",
     "SuemConfig",
     "RefCutConfig",
+    "ModelConfig",
+    "LossConfig",
+    "ModelPredictorConfig",
+    "MODEL_ARCHS",
+    "ZOOM_MODES",
 ]
 
 # Names of the feature backbones (the registry in mis_pipeline.features must agree; a test checks).
@@ -437,6 +442,40 @@ class TreePredictorConfig(_Section):
     click_radius: int = spec(3, doc="Disks of this radius (px) around clicks take the clicks' labels.", ge=0)
 
 
+#: Zoom strategies of the 'model' predictor (mis_pipeline.evaluate.predictors.model).
+ZOOM_MODES = ("none", "simpleclick")
+
+
+@dataclass(frozen=True)
+class ModelPredictorConfig(_Section):
+    """The 'model' predictor: a trained SimpleClick checkpoint under SimpleClick's inference."""
+
+    _section: typing.ClassVar[str] = "evaluate.model"
+    checkpoint: Optional[str] = spec(
+        None, doc="Training run folder (RUN) or its checkpoint/ folder; required by the 'model' predictor."
+    )
+    device: str = spec("auto", doc="'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'.")
+    flip: bool = spec(True, doc="Average the logits with those of the horizontally flipped input (SimpleClick: on).")
+    zoom: str = spec(
+        "simpleclick", doc="'simpleclick': SimpleClick's zoom-in (crop around the current answer, resized "
+        "to zoom_target_size); 'none': the whole image at its own size.", choices=ZOOM_MODES,
+    )
+    zoom_target_size: Optional[int] = spec(
+        None, doc="Side (px) the zoomed crop is resized to (a square, as SimpleClick's 'cvpr' mode); None: "
+        "the model's training size model.img_size (448 = SimpleClick; it uses 672 on DAVIS).", ge=16,
+    )
+    zoom_expansion: float = spec(1.4, doc="The answer's bounding box is enlarged by this factor.", ge=1)
+    zoom_min_crop: int = spec(200, doc="Smallest crop side (px) before clamping to the image.", ge=1)
+    zoom_recompute_iou: float = spec(
+        0.5, doc="A new crop is taken when the box IoU of the new and current crops falls below this.", ge=0, le=1
+    )
+    zoom_prob_threshold: float = spec(0.5, doc="Threshold of the previous answer that defines the crop.", gt=0, lt=1)
+    zoom_skip_clicks: int = spec(
+        -1, doc="Clicks answered on the whole image before zooming; -1 (SimpleClick) zooms from the first "
+        "click, the first crop being the whole image.", ge=-1,
+    )
+
+
 @dataclass(frozen=True)
 class EvalConfig(_Section):
     """The standard click protocol (RITM/SimpleClick)."""
@@ -455,6 +494,9 @@ class EvalConfig(_Section):
     graphcut: GraphCutConfig = spec(default_factory=GraphCutConfig, doc="Settings of the 'graphcut' predictor.")
     tree: TreePredictorConfig = spec(
         default_factory=TreePredictorConfig, doc="Settings of the 'tree' predictor and the oracle's tree."
+    )
+    model: ModelPredictorConfig = spec(
+        default_factory=ModelPredictorConfig, doc="Settings of the 'model' predictor."
     )
 
 
@@ -734,6 +776,72 @@ class TrainConfig(_Section):
     )
 
 
+# --------------------------------------------------------------------------- model and loss
+#: Architectures of mis_pipeline.model (the registry there must agree; a test checks).
+MODEL_ARCHS = ("vit_base", "vit_large", "vit_huge", "vit_xtiny", "vit_tiny", "vit_test")
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Section):
+    """The SimpleClick interactive segmentation model (DESIGN.md "Model"); see mis_pipeline.model."""
+
+    _section: typing.ClassVar[str] = "model"
+    arch: str = spec(
+        "vit_base", doc="Backbone and neck/head widths: vit_base (ViT-B/16, the MIS/SimpleClick paper "
+        "setting), vit_large, vit_huge (ViT-H/14), vit_xtiny (SimpleClick's xtiny), vit_tiny (CPU runs), "
+        "vit_test (unit tests).", choices=MODEL_ARCHS,
+    )
+    img_size: int = spec(
+        448, doc="Training input side (px). The position table has img_size/patch cells per side; "
+        "other input sizes interpolate it (bicubic, as SimpleClick at inference).", ge=16,
+    )
+    init: str = spec(
+        "mae", doc="'mae': timm's MAE weights of the arch (download, e.g. vit_base_patch16_224.mae); "
+        "'random': random initialisation seeded by init_seed (explicit, never a fallback); anything "
+        "else: a local ViT checkpoint file (.pth/.bin read with weights_only, or .safetensors; timm "
+        "or MAE names), its position table interpolated to img_size.",
+    )
+    init_seed: int = spec(0, doc="Seed of the random initialisation of every layer not loaded from init.", ge=0)
+    window: int = spec(
+        224, doc="Side (px) of the non-overlapping attention windows of the non-global blocks "
+        "(SimpleClick: 224, the MAE pre-training size; global attention at the end of each quarter "
+        "of the blocks); 0: global attention in every block.", ge=0,
+    )
+    click_radius: int = spec(5, doc="Radius (px) of the click disks in the click maps (SimpleClick, MIS: 5).", ge=0)
+    head_dropout: float = spec(0.1, doc="Dropout before the head's last 1x1 convolution (SimpleClick: 0.1).",
+                               ge=0, lt=1)
+
+
+@dataclass(frozen=True)
+class LossConfig(_Section):
+    """Training losses: the MIS objective (eqs. 6-8) and the normalised focal loss; see mis_pipeline.losses."""
+
+    _section: typing.ClassVar[str] = "loss"
+    smooth_weight: float = spec(10.0, doc="lambda of MIS eq. 8 (MIS: 10).", ge=0)
+    reference_code: bool = spec(
+        False, doc="Use the public MIS code's smoothness term instead of the paper's (3x3 neighbours "
+        "at 2 px, the transposed YUV matrix, replicated borders, on logits, its constants); the "
+        "smooth_* and sigma_* fields below are then not used.",
+    )
+    smooth_kernel: int = spec(5, doc="Side of the square neighbourhood N_i (MIS paper: 5, i.e. 24 neighbours).", ge=3)
+    smooth_dilation: int = spec(1, doc="Spacing (px) of the neighbours (1: the full window).", ge=1)
+    sigma_xy: float = spec(4.0, doc="sigma_xy of the bilateral affinity, px (public code: sigma^2 = 16).", gt=0)
+    sigma_l: float = spec(4.0, doc="sigma_l (luma, 0-255 scale; public code: sigma^2 = 16).", gt=0)
+    sigma_uv: float = spec(
+        2.8284271247461903, doc="sigma_uv (chroma, 0-255 scale; public code: sigma^2 = 8).", gt=0
+    )
+    smooth_on: Literal["probs", "logits"] = spec(
+        "probs", doc="What Q of eq. 7 is: 'probs' (the paper: Q in [0, 1]) or 'logits' (the public code)."
+    )
+    nfl_alpha: float = spec(0.5, doc="alpha of the normalised focal loss (SimpleClick: 0.5).", ge=0, le=1)
+    nfl_gamma: float = spec(2.0, doc="gamma of the normalised focal loss (SimpleClick: 2).", ge=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.smooth_kernel % 2 != 1:
+            raise ConfigError("loss.smooth_kernel", self.smooth_kernel, "an odd integer >= 3")
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Every section of the configuration; the unit written beside each output."""
@@ -744,6 +852,8 @@ class PipelineConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     icl: IclConfig = field(default_factory=IclConfig)
     cfr: CfrConfig = field(default_factory=CfrConfig)
