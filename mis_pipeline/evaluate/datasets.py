@@ -23,9 +23,25 @@ name           layout under the dataset root                                    
                :mod:`mis_pipeline.evaluate.parts`
 =============  ====================================================================  =============
 
-Mask decoding follows RITM's loaders: GrabCut/Berkeley take the first channel, 128 becomes
-"ignore" and values above 128 the object; DAVIS/COCO-MVal take the maximum over channels and
-any non-zero value is the object; SBD/VOC select one instance id per sample.
+Mask decoding of GrabCut, Berkeley, DAVIS and COCO-MVal is RITM's, bit for bit: the mask file
+is read the way RITM's loaders read it, with OpenCV's ``imread`` in its default colour mode
+(:func:`read_mask_ritm`), which gives 3 channels in B, G, R order whatever the file holds: a grey
+file is repeated into the three channels, alpha is dropped (never counted), a palette file is
+expanded to its palette colours (so the index does not matter, its colour does), and 16-bit
+samples keep their high byte (``v >> 8``). Then:
+
+- GrabCut/Berkeley: channel 0 of that BGR image (blue, not red, for a colour mask); 128 is
+  "ignore", values above 128 the object, everything else (1 included) background;
+- DAVIS/COCO-MVal: maximum over the three channels; anything above 0 is the object.
+
+One difference is deliberate: OpenCV would also apply a JPEG mask's EXIF orientation, which
+the image (read with Pillow, no EXIF rotation) does not get, so masks are read with
+``IMREAD_IGNORE_ORIENTATION`` to stay aligned with their images. (RITM rotates both; the
+benchmarks' masks are PNG/BMP files without EXIF, where nothing changes.)
+
+SBD/VOC select one instance id per sample (VOC by palette index, with 255 the ignored border;
+RITM's VOC loader converts the palette colours to grey levels, where the border becomes 220:
+the same instances, numbered differently).
 """
 
 from __future__ import annotations
@@ -53,6 +69,7 @@ __all__ = [
     "DATASET_NAMES",
     "open_dataset",
     "read_rgb",
+    "read_mask_ritm",
 ]
 
 
@@ -148,8 +165,25 @@ def _read_raw(path: str | Path) -> np.ndarray:
         raise DatasetError(f"cannot read mask {str(path)!r}: {exc}") from exc
 
 
-def _first_channel(a: np.ndarray) -> np.ndarray:
-    return a[..., 0] if a.ndim == 3 else a
+def read_mask_ritm(path: str | Path) -> np.ndarray:
+    """Decode a mask file exactly as RITM's GrabCut/Berkeley/DAVIS loaders do.
+
+    ``cv2.imread(path)`` in its default colour mode: ``(H, W, 3) uint8`` in B, G, R order;
+    grey files repeated into the three channels, alpha dropped, palette files expanded to their
+    colours, 16-bit samples reduced to their high byte. EXIF orientation is not applied (see
+    the module docstring).
+    """
+    import cv2
+
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetError(f"cannot read mask {str(path)!r}: no such file")
+    # imdecode from bytes: cv2.imread cannot open every path (non-ASCII names on some systems)
+    buf = np.fromfile(p, dtype=np.uint8)
+    mask = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if buf.size else None
+    if mask is None:
+        raise DatasetError(f"cannot read mask {str(path)!r}: OpenCV cannot decode it")
+    return mask
 
 
 def _require_dir(path: Path, what: str) -> Path:
@@ -209,27 +243,30 @@ class _PairedFolders(Dataset):
 
     @abstractmethod
     def _decode(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(gt, ignore)`` boolean masks from the raw decoded mask file."""
+        """``(gt, ignore)`` boolean masks from the (H, W, 3) BGR mask of :func:`read_mask_ritm`."""
 
     def load(self, index: int) -> Sample:
         self._check_index(index)
         sid, img_path, mask_path = self._pairs[index]
         image = read_rgb(img_path)
-        raw = _read_raw(mask_path)
+        raw = read_mask_ritm(mask_path)
         _check_same_size(sid, image, raw)
         gt, ignore = self._decode(raw)
         return Sample(sid, image, gt, ignore)
 
 
 class GrabCutDataset(_PairedFolders):
-    """GrabCut (50 images): ``data_GT`` + ``boundary_GT``; 128 is the ignored boundary band."""
+    """GrabCut (50 images): ``data_GT`` + ``boundary_GT``; 128 is the ignored boundary band.
+
+    Mask: channel 0 of the BGR-decoded file (:func:`read_mask_ritm`); 128 ignore, > 128 object.
+    """
 
     name = "grabcut"
     images_dir = "data_GT"
     masks_dir = "boundary_GT"
 
     def _decode(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        m = _first_channel(raw)
+        m = raw[:, :, 0]  # RITM: cv2.imread(mask)[:, :, 0], the blue channel of a colour mask
         ignore = m == 128
         return m > 128, (ignore if ignore.any() else None)
 
@@ -243,15 +280,15 @@ class BerkeleyDataset(GrabCutDataset):
 
 
 class DavisDataset(_PairedFolders):
-    """DAVIS-345: ``img`` + ``gt``; any non-zero value in any channel is the object."""
+    """DAVIS-345: ``img`` + ``gt``; a pixel is the object when any of B, G, R is non-zero
+    (alpha never counts; palette colours, not indices; 16-bit high byte: :func:`read_mask_ritm`)."""
 
     name = "davis"
     images_dir = "img"
     masks_dir = "gt"
 
     def _decode(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        m = raw.max(axis=2) if raw.ndim == 3 else raw
-        return m > 0, None
+        return raw.max(axis=2) > 0, None  # RITM: max over the B, G, R channels, > 0
 
 
 class CocoMValDataset(DavisDataset):

@@ -72,6 +72,71 @@ def test_davis_and_coco_mval_layout(tmp_path, name):
     assert s.gt.sum() == 9 + 12 and s.ignore is None
 
 
+# --------------------------------------------------------------------------- RITM's mask decoding
+# Each case is a 1x6 mask file; the expected answers are derived by hand from what RITM's loaders
+# do (cv2.imread in colour mode -> B, G, R; GrabCut: channel 0, 128 ignore, > 128 object;
+# DAVIS: max over channels > 0), not by calling OpenCV.
+_PALETTE = [0, 0, 0, 200, 0, 0, 0, 0, 200, 0, 0, 128, 0, 0, 0, 5, 0, 0]  # RGB of indices 0..5
+
+
+def _mask_file(path: Path, case: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if case == "grey":
+        Image.fromarray(np.array([[0, 1, 127, 128, 129, 255]], np.uint8), "L").save(path)
+    elif case == "rgb":  # (R, G, B): the blue channel decides for GrabCut
+        px = [[0, 0, 0], [255, 255, 0], [0, 0, 200], [0, 0, 128], [200, 0, 100], [0, 1, 0]]
+        Image.fromarray(np.array([px], np.uint8), "RGB").save(path)
+    elif case == "rgba":  # alpha never counts
+        px = [[0, 0, 0, 255], [0, 0, 200, 0], [0, 0, 128, 255], [200, 0, 0, 255], [0, 0, 0, 7], [0, 0, 255, 128]]
+        Image.fromarray(np.array([px], np.uint8), "RGBA").save(path)
+    elif case == "palette":  # the palette colour counts, not the index
+        im = Image.new("P", (6, 1))
+        im.putpalette(_PALETTE + [0] * (3 * 250))
+        im.putdata([0, 1, 2, 3, 4, 5])
+        im.save(path)
+    elif case == "uint16":  # 16-bit grey: the high byte (v >> 8)
+        Image.fromarray(np.array([[255, 300, 32768, 33023, 33024, 65535]], np.uint16)).save(path)
+    else:
+        raise AssertionError(case)
+
+
+# case -> (GrabCut object, GrabCut ignore, DAVIS object) per pixel
+_EXPECTED = {
+    "grey": ("000011", "000100", "011111"),
+    "rgb": ("001000", "000100", "011111"),
+    "rgba": ("010001", "001000", "011101"),
+    "palette": ("001000", "000100", "011101"),
+    "uint16": ("000011", "001100", "011111"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_EXPECTED))
+@pytest.mark.parametrize("name", ["grabcut", "berkeley", "davis", "coco_mval"])
+def test_masks_decode_like_ritm(tmp_path, name, case):
+    images, masks = {"grabcut": ("data_GT", "boundary_GT"), "berkeley": ("images", "masks")}.get(
+        name, ("img", "gt")
+    )
+    _save(tmp_path / images / "s.jpg", _rgb(1, 6, 0))
+    _mask_file(tmp_path / masks / "s.png", case)
+    s = open_dataset(name, tmp_path).load(0)
+    obj, ign, davis = _EXPECTED[case]
+    if name in ("grabcut", "berkeley"):
+        assert "".join("1" if v else "0" for v in s.gt[0]) == obj
+        got_ignore = s.ignore[0] if s.ignore is not None else np.zeros(6, bool)
+        assert "".join("1" if v else "0" for v in got_ignore) == ign
+    else:
+        assert "".join("1" if v else "0" for v in s.gt[0]) == davis
+        assert s.ignore is None
+
+
+def test_unreadable_mask_is_a_dataset_error(tmp_path):
+    _save(tmp_path / "data_GT" / "a.jpg", _rgb(4, 4, 0))
+    (tmp_path / "boundary_GT").mkdir()
+    (tmp_path / "boundary_GT" / "a.png").write_bytes(b"not an image")
+    with pytest.raises(DatasetError, match="cannot read mask"):
+        open_dataset("grabcut", tmp_path).load(0)
+
+
 def test_sbd_layout_one_sample_per_instance(tmp_path):
     from scipy.io import savemat
 
