@@ -31,6 +31,7 @@ __all__ = [
     "StoreLockedError",
     "DatasetError",
     "SampleError",
+    "RunError",
 ]
 
 
@@ -151,3 +152,8 @@ class DatasetError(MISError, FileNotFoundError):
 class SampleError(MISError, RuntimeError):
     """A training sample cannot be drawn (no image with a tree, an unreadable or changed
     image, a proposal that vanished under augmentation in every allowed re-draw)."""
+
+
+class RunError(MISError, RuntimeError):
+    """A training run cannot start or go on as asked (a finished run directory, a diverged
+    loss, a data stream that delivered other samples than the schedule's)."""
