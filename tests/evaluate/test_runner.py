@@ -74,18 +74,27 @@ def test_threshold_is_strictly_greater():
 
 
 @pytest.mark.slow
-def test_parallel_equals_sequential(grabcut_dir):
-    # Real images: the tree predictor needs several clicks on them (on the synthetic ellipses
-    # it is exact after one click, which would make the comparison vacuous).
+@pytest.mark.data
+def test_per_sample_json_identical_with_1_and_2_workers_on_all_of_grabcut(grabcut_dir, tmp_path):
+    # Issue 13 item 10: with OpenCV's float32 transform the tied maxima moved between processes
+    # (person5, click 2: (183, 173) with 2 workers, (182, 173) with 1). All 50 images, the full
+    # protocol, the tree predictor (real images need many clicks, so ties are met often).
+    # per_sample.json must be identical apart from the measured times (seconds_*).
     ds = open_dataset("grabcut", grabcut_dir)
-    cfg = from_dict(PipelineConfig, {"evaluate": {"max_clicks": 6}})
-    seq = evaluate_dataset(ds, cfg, predictor="tree", workers=1, indices=[0, 1, 2, 3])
-    par = evaluate_dataset(ds, cfg, predictor="tree", workers=2, indices=[3, 0, 2, 1])
-    assert par.workers == 2 and [s.index for s in par.samples] == [3, 0, 2, 1]
-    by_index = {s.index: s for s in seq.samples}
-    for s in par.samples:
-        assert s.same_outcome(by_index[s.index]), s.sample_id
-    assert any(len(s.clicks) > 1 for s in seq.samples)
+    cfg = PipelineConfig()
+    files = {}
+    for workers in (1, 2):
+        res = evaluate_dataset(ds, cfg, predictor="tree", workers=workers)
+        assert res.workers == workers and len(res.samples) == 50
+        files[workers] = json.loads(write_results(res, tmp_path / f"w{workers}")["json"].read_text())
+
+    def outcome(records):
+        return [{k: v for k, v in r.items() if not k.startswith("seconds_")} for r in records]
+
+    assert outcome(files[1]) == outcome(files[2])
+    person5 = next(r for r in files[1] if r["sample_id"] == "person5")
+    assert person5["clicks"][1] == [182, 173, True]  # the exact first row-major maximum
+    assert sum(len(r["clicks"]) for r in files[1]) > 300
 
 
 def test_result_files(tmp_path, synthetic_folder):
