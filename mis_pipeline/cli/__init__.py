@@ -23,7 +23,7 @@ from .._version import __version__
 from ..errors import MISError
 
 # Subcommand modules, in the order `mis --help` lists them (each has `register(app)`).
-_COMMAND_MODULES: tuple[str, ...] = ("config", "preprocess", "inspect", "demo", "evaluate", "annotate")
+_COMMAND_MODULES: tuple[str, ...] = ("config", "preprocess", "inspect", "preview", "demo", "evaluate", "annotate")
 
 #: Exit status of a usage or configuration error (click's convention).
 EXIT_USAGE = 2

@@ -12,6 +12,17 @@ def register(app: typer.Typer) -> None:
     def inspect_cmd(
         store: Path = typer.Argument(..., help="Tree store directory written by `mis preprocess`."),
         failures: bool = typer.Option(False, "--failures", help="Also list every failed image with its reason."),
+        proposals: bool = typer.Option(
+            False, "--proposals", help="Also sample training proposals: area and depth distribution + histogram PNG."
+        ),
+        draws: int = typer.Option(2000, "--draws", min=1, help="With --proposals: how many proposals to draw."),
+        plot: Path | None = typer.Option(
+            None, "--plot", help="With --proposals: histogram PNG (default: STORE's name + .proposals.png beside it)."
+        ),
+        seed: int = typer.Option(0, "--seed", min=0, help="With --proposals: seed of the draws."),
+        set_: list[str] = typer.Option(
+            [], "--set", "-s", help="With --proposals: override e.g. data.proposals.sampler=uniform."
+        ),
     ) -> None:
         """Print a tree store's summary: images stored and failed by reason, bytes per merge."""
         from ..store import TreeStore
@@ -25,3 +36,13 @@ def register(app: typer.Typer) -> None:
             for i in range(len(ts)):
                 if status[i] != 0:
                     typer.echo(f"failed  {ids[i]}  [{reasons[i]}]  {messages[i]}")
+        if proposals:
+            from ..data.preview import proposal_stats
+            from ._common import load_config
+
+            cfg = load_config(None, set_)
+            stats = proposal_stats(ts, draws, seed=seed, config=cfg.data.proposals)
+            for line in stats.lines():
+                typer.echo(line)
+            out = plot if plot is not None else store.parent / f"{store.name.split('.')[0]}.proposals.png"
+            typer.echo(f"histogram        {stats.plot(out)}")
