@@ -742,16 +742,9 @@ class TrainConfig(_Section):
         3, doc="Iterative training: 0..this many click rounds without gradient (uniform per "
         "step, model in eval mode) before the trained forward (RITM/SimpleClick: 3).", ge=0,
     )
-    next_click_threshold: float = spec(
-        0.49, doc="Probability threshold of the error regions for the next training click.", gt=0, lt=1
-    )
     prev_mask_drop_prob: float = spec(
         0.0, doc="Probability of zeroing a sample's fed-back mask after the no-grad rounds "
         "(RITM option; 0 in SimpleClick and MIS).", ge=0, le=1,
-    )
-    grad_rounds: int = spec(
-        1, doc="Click rounds carrying gradient after the no-grad rounds (1: RITM; >1 gives the "
-        "loss hook one output per round, e.g. for an iterative click loss).", ge=1,
     )
     amp: bool = spec(True, doc="bf16 autocast on CUDA (ignored on CPU).")
     device: str = spec("auto", doc="'auto' (CUDA when present, else CPU), 'cpu', 'cuda' or 'cuda:N'.")
