@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
                 if status[i] != 0:
                     typer.echo(f"failed  {ids[i]}  [{reasons[i]}]  {messages[i]}")
         if proposals:
-            from ..data.preview import proposal_stats
+            from ..data.stats import proposal_stats
             from ._common import load_config
 
             cfg = load_config(None, set_)

@@ -35,8 +35,10 @@ _LAZY = {
     "to_ray": "frontends",
     "render_preview": "preview",
     "write_previews": "preview",
-    "proposal_stats": "preview",
-    "ProposalStats": "preview",
+    "proposal_stats": "stats",
+    "proposal_recall": "stats",
+    "RecallResult": "stats",
+    "ProposalStats": "stats",
 }
 
 __all__ = sorted(_LAZY)

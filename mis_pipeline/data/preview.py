@@ -1,25 +1,22 @@
-"""What the training data looks like: ``mis preview`` figures and proposal statistics.
+"""What the training data looks like: the ``mis preview`` figures.
 
 :func:`render_preview` draws one image of a store: the photo, its merge tree cut at a few
 granularities (each region one colour), and a grid of the training samples the dataset
 draws from that image (crop, proposal outline, positive clicks green, negative red).
-:func:`proposal_stats` draws many proposals and summarises their areas and depths
-(``mis inspect STORE --proposals``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..config import DataConfig, ProposalConfig
+from ..config import DataConfig
 
-__all__ = ["render_preview", "write_previews", "proposal_stats", "ProposalStats", "sample_indices_of_image"]
+__all__ = ["render_preview", "write_previews", "draw_sample", "sample_indices_of_image"]
 
 log = logging.getLogger(__name__)
 
@@ -162,105 +159,3 @@ def write_previews(store: Any, out_dir: str | Path, *, n_images: int = 8, n_samp
         out.append(render_preview(ds, int(i), Path(out_dir) / f"{Path(name).stem}.png", n_samples=n_samples))
         log.info("wrote %s", out[-1])
     return out
-
-
-# --------------------------------------------------------------------------- statistics
-@dataclass(frozen=True)
-class ProposalStats:
-    """Areas and depths of ``n`` sampled proposals.
-
-    ``area`` (n,) float64: fraction of the patch grid the node covers; ``depth`` (n,) int64:
-    edges from the root; ``image_index`` (n,) int64: store index of the image drawn.
-    """
-
-    area: np.ndarray
-    depth: np.ndarray
-    image_index: np.ndarray
-    sampler: str
-    min_area: float
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def lines(self) -> list[str]:
-        q = (5, 25, 50, 75, 95)
-        a = np.percentile(self.area, q)
-        d = np.percentile(self.depth, q)
-        small = float(np.mean(self.area <= self.min_area))
-        return [
-            f"proposals        {self.area.size} draws over {np.unique(self.image_index).size} images "
-            f"(sampler {self.sampler})",
-            "area (of grid)   mean {:.3f}; percentiles 5/25/50/75/95: {}".format(
-                float(self.area.mean()), " / ".join(f"{v:.3f}" for v in a)),
-            "depth            mean {:.2f}, max {}; percentiles 5/25/50/75/95: {}".format(
-                float(self.depth.mean()), int(self.depth.max()), " / ".join(f"{v:g}" for v in d)),
-            f"area <= {self.min_area:g}      {small:.2%} of draws (the filter's fall-back after all tries)",
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        q = (5, 25, 50, 75, 95)
-        return {
-            "draws": int(self.area.size),
-            "images": int(np.unique(self.image_index).size),
-            "sampler": self.sampler,
-            "area_mean": float(self.area.mean()),
-            "area_percentiles": dict(zip(map(str, q), np.percentile(self.area, q).tolist(), strict=True)),
-            "depth_mean": float(self.depth.mean()),
-            "depth_max": int(self.depth.max()),
-            "depth_percentiles": dict(zip(map(str, q), np.percentile(self.depth, q).tolist(), strict=True)),
-            "fraction_at_or_below_min_area": float(np.mean(self.area <= self.min_area)),
-        }
-
-    def plot(self, path: str | Path) -> Path:
-        """Histograms of area and depth, one PNG."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
-        ax1.hist(self.area, bins=np.linspace(0, 1, 41), color="#3070b0")
-        ax1.axvline(self.min_area, color="#c03030", ls="--", lw=1, label=f"min_area {self.min_area:g}")
-        ax1.set_xlabel("proposal area (fraction of the patch grid)")
-        ax1.set_ylabel("draws")
-        ax1.legend(fontsize=8)
-        dmax = int(self.depth.max())
-        ax2.hist(self.depth, bins=np.arange(0, dmax + 2) - 0.5, color="#30a060")
-        ax2.set_xlabel("proposal depth (edges from the root)")
-        ax2.set_ylabel("draws")
-        fig.suptitle(f"{self.area.size} proposals ({self.sampler}) over "
-                     f"{np.unique(self.image_index).size} images", fontsize=9)
-        fig.tight_layout()
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=100)
-        plt.close(fig)
-        return out
-
-
-def proposal_stats(store: Any, n: int = 2000, *, seed: int = 0, config: ProposalConfig | None = None) -> ProposalStats:
-    """Draw ``n`` proposals (image uniformly among those with a tree, then the configured
-    sampler) and return their areas and depths; no image is decoded."""
-    from ..proposals import sample_proposal
-    from ..store import TreeStore
-
-    cfg = config if config is not None else ProposalConfig()
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    ts = store if isinstance(store, TreeStore) else TreeStore.open(store)
-    ok = ts.ok_indices()
-    if ok.size == 0:
-        raise ValueError(f"tree store {ts.path} has no image with a tree")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57A7]))
-    images = ok[rng.integers(0, ok.size, int(n))]
-    reader = ts.reader()
-    trees: dict[int, Any] = {}
-    area = np.empty(int(n), np.float64)
-    depth = np.empty(int(n), np.int64)
-    for k, i in enumerate(images.tolist()):
-        tree = trees.get(i)
-        if tree is None:
-            tree = trees[i] = reader.read([i])[0]
-        node = int(sample_proposal(tree, rng, cfg))
-        area[k] = tree.index.sizes[node] / tree.n_leaves
-        depth[k] = tree.index.depth[node]
-    return ProposalStats(area=area, depth=depth, image_index=images.astype(np.int64), sampler=cfg.sampler,
-                         min_area=float(cfg.min_area))
