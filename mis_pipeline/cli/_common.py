@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ __all__ = [
     "CONFIG_HELP",
     "SET_HELP",
     "setup_logging",
+    "stderr_console",
+    "Progress",
 ]
 
 RESOLVED_CONFIG_NAME = "resolved_config.yaml"
@@ -178,15 +182,146 @@ def dump_json(obj: Any, path: str | Path) -> None:
     Path(path).write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
+def stderr_console() -> Any:
+    """The one rich Console of a CLI run, on stderr (stdout is for results only)."""
+    global _CONSOLE
+    if _CONSOLE is None:
+        from rich.console import Console
+
+        _CONSOLE = Console(stderr=True)
+    return _CONSOLE
+
+
+_CONSOLE: Any = None
+
+
 def setup_logging(verbose: int = 0) -> None:
-    """Console logging for CLI runs (the library only creates loggers)."""
+    """Console logging for CLI runs, on stderr (the library only creates loggers).
+
+    ``verbose``: 0 warnings, 1 info, 2 or more debug.
+    """
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     try:
         from rich.logging import RichHandler
 
-        handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=False)
+        handler: logging.Handler = RichHandler(
+            console=stderr_console(), show_path=False, rich_tracebacks=False
+        )
         fmt = "%(message)s"
     except ImportError:  # pragma: no cover - rich is a dependency
-        handler = logging.StreamHandler()
+        handler = logging.StreamHandler(sys.stderr)
         fmt = "%(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level, format=fmt, handlers=[handler], force=True)
+
+
+class Progress:
+    """Progress of a long CLI run: a live bar on a terminal, a plain line every few seconds
+    otherwise (both on stderr).
+
+    Call as ``progress(done, total, info="")`` after each unit of work; ``info`` is shown
+    beside the counts (e.g. the running NoC@90). The bar shows done/total, percent, rate,
+    elapsed time and ETA; a line is written at most every ``interval_s`` seconds and once at
+    the end. ``enabled=False`` shows nothing.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        unit: str = "images",
+        *,
+        enabled: bool = True,
+        interval_s: float = 5.0,
+        console: Any = None,
+    ) -> None:
+        self.label = label
+        self.unit = unit
+        self.enabled = enabled
+        self.interval_s = float(interval_s)
+        self.console = console
+        self._bar: Any = None
+        self._task: Any = None
+        self._t0 = 0.0
+        self._last_line = -float("inf")
+        self._state: tuple[int, int, str] | None = None
+        self._line_state: tuple[int, int, str] | None = None
+
+    def __enter__(self) -> Progress:
+        if not self.enabled:
+            return self
+        if self.console is None:
+            self.console = stderr_console()
+        self._t0 = time.perf_counter()
+        if self.console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn(self.label),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self._bar.__enter__()
+        return self
+
+    def _rate(self, done: int) -> tuple[float, str]:
+        elapsed = time.perf_counter() - self._t0
+        if done and elapsed > 0:
+            return elapsed, f"{done / elapsed:.2f} {self.unit}/s"
+        return elapsed, f"- {self.unit}/s"
+
+    def __call__(self, done: int, total: int, info: str = "") -> None:
+        if not self.enabled:
+            return
+        self._state = (done, total, info)
+        elapsed, rate = self._rate(done)
+        if self._bar is not None:
+            if self._task is None:
+                self._task = self._bar.add_task(self.label, total=total, rate=rate, info=info)
+            self._bar.update(self._task, completed=done, total=total, rate=rate, info=info)
+            return
+        if self.console is not None and elapsed - self._last_line >= self.interval_s:
+            self._write_line()
+
+    def _write_line(self) -> None:
+        if self._state is None or self._state == self._line_state:
+            return
+        done, total, info = self._state
+        elapsed, rate = self._rate(done)
+        eta = ""
+        if 0 < done < total:
+            eta = f", ETA {_hms(elapsed / done * (total - done))}"
+        pct = f" ({100.0 * done / total:.0f}%)" if total else ""
+        extra = f", {info}" if info else ""
+        self.console.print(
+            f"{self.label}: {done}/{total} {self.unit}{pct}, {rate}, "
+            f"elapsed {_hms(elapsed)}{eta}{extra}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        self._last_line = elapsed
+        self._line_state = self._state
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+        elif self.enabled and self.console is not None:
+            self._write_line()
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"

@@ -132,9 +132,22 @@ class ViTBackbone(BackboneBase):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.init_seed)
             if timm_name is not None:
+                extra: dict[str, Any] = {}
+                if pretrained:
+                    # Cache first, else one hub check and one download (fails fast offline);
+                    # timm then loads that file instead of retrying the hub itself.
+                    from .weights import hub_weights_file
+
+                    local = hub_weights_file(timm_name)
+                    if local is not None:
+                        extra["pretrained_cfg_overlay"] = {"file": local}
                 try:
                     model = timm.create_model(
-                        timm_name, pretrained=pretrained, num_classes=0, dynamic_img_size=True
+                        timm_name,
+                        pretrained=pretrained,
+                        num_classes=0,
+                        dynamic_img_size=True,
+                        **extra,
                     )
                 except Exception as exc:
                     if not pretrained:

@@ -17,6 +17,12 @@ another patch size or position-table size is an error, never silently interpolat
 
 ``.pth``/``.bin`` files are read with ``torch.load(weights_only=True)``: a file holding
 pickled Python objects other than tensors and plain containers is refused.
+
+Hub weights (``features.weights = "hub"``) are found by :func:`hub_weights_file`: the local
+Hugging Face cache first (no network at all), else one reachability check of the hub and one
+download. Without network the run stops at once with an error naming the two ways out (the
+weights-free ``offline`` preset, or a local checkpoint file), instead of timm's
+minute of retries.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any
 
 from ..errors import DependencyError, WeightsError
 
-__all__ = ["read_checkpoint", "convert_state_dict", "load_weights_into"]
+__all__ = ["read_checkpoint", "convert_state_dict", "load_weights_into", "hub_weights_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +44,14 @@ _CONTAINER_KEYS = ("teacher", "student", "model", "state_dict", "module", "model
 # Prefixes wrappers add (DataParallel / DDP, DINO's MultiCropWrapper).
 _WRAPPER_PREFIXES = ("module.", "backbone.")
 _CHUNKED_BLOCK = re.compile(r"^blocks\.\d+\.(\d+)\.")
+#: Seconds the one reachability check of the hub may take.
+HUB_PROBE_TIMEOUT_S = 10.0
+#: The two ways to run without network, named in every hub error.
+NO_NETWORK_HINT = (
+    "without network, use the weights-free backbone (--config offline, i.e. "
+    "features.backbone=colour_texture) or a local checkpoint (--set features.weights=FILE, "
+    "e.g. the official dino_deitsmall8_pretrain.pth)"
+)
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -167,3 +181,94 @@ def load_weights_into(model: Any, path: str | os.PathLike[str]) -> None:
             + "). Is it a checkpoint of the same architecture and patch size?"
         )
     model.load_state_dict(sd, strict=True)
+
+
+# --------------------------------------------------------------------------- hub weights
+def _hub_files(timm_name: str) -> tuple[str, list[str]] | None:
+    """``(repo id, file names in timm's order of preference)`` of a timm model on the hub.
+
+    timm loads ``hf_hub_filename`` if set, else ``model.safetensors`` when the repository has
+    it and ``pytorch_model.bin`` otherwise. ``None`` if the model has no hub source.
+    """
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(timm_name)
+    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if not repo:
+        return None
+    filename = getattr(cfg, "hf_hub_filename", None)
+    if filename:
+        return repo, [filename]
+    return repo, ["model.safetensors", "pytorch_model.bin"]
+
+
+def _probe_hub(endpoint: str, timeout: float) -> str | None:
+    """One request to the hub's endpoint, no retries: ``None`` if it answers, else the reason."""
+    from huggingface_hub import get_session
+
+    try:
+        response = get_session().head(endpoint, timeout=timeout)
+    except Exception as exc:  # connection, DNS, proxy and timeout errors of any HTTP client
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    status = int(getattr(response, "status_code", 0))
+    if status >= 500:
+        return f"HTTP {status}"
+    return None
+
+
+def hub_weights_file(timm_name: str) -> str | None:
+    """Local path of the hub weights of timm model ``timm_name``, downloading them if needed.
+
+    The Hugging Face cache is looked up first, without any network access. If the file is not
+    cached, the hub gets one reachability check (:data:`HUB_PROBE_TIMEOUT_S`) and then one
+    download. Returns ``None`` if timm has no hub source for the model (then timm's own loader
+    is used).
+
+    Raises
+    ------
+    WeightsError
+        The hub cannot be reached (or ``HF_HUB_OFFLINE`` is set) and the weights are not
+        cached, or the download failed. The message names both ways to run offline.
+    """
+    try:
+        import huggingface_hub
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    except ImportError as exc:  # pragma: no cover - a dependency of timm
+        raise DependencyError("huggingface_hub", "downloading hub weights") from exc
+    files = _hub_files(timm_name)
+    if files is None:
+        return None
+    repo, names = files
+    for name in names:
+        cached = try_to_load_from_cache(repo, name)
+        if isinstance(cached, str) and os.path.isfile(cached):
+            logger.info("hub weights of %s from the local cache: %s", timm_name, cached)
+            return cached
+    where = f"{repo} ({' or '.join(names)})"
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        raise WeightsError(
+            f"features.weights='hub': {where} is not in the local cache and HF_HUB_OFFLINE is "
+            f"set; {NO_NETWORK_HINT}"
+        )
+    endpoint = huggingface_hub.constants.ENDPOINT
+    reason = _probe_hub(endpoint, HUB_PROBE_TIMEOUT_S)
+    if reason is not None:
+        raise WeightsError(
+            f"features.weights='hub': the Hugging Face hub ({endpoint}) cannot be reached "
+            f"({reason}) and {where} is not in the local cache; {NO_NETWORK_HINT}"
+        )
+    from huggingface_hub.errors import EntryNotFoundError
+
+    last: Exception | None = None
+    for name in names:
+        try:
+            logger.info("downloading %s/%s from the hub", repo, name)
+            return str(hf_hub_download(repo, name))
+        except EntryNotFoundError as exc:  # try timm's next candidate name
+            last = exc
+        except Exception as exc:
+            raise WeightsError(
+                f"features.weights='hub': downloading {repo}/{name} failed "
+                f"({type(exc).__name__}: {exc}); {NO_NETWORK_HINT}"
+            ) from exc
+    raise WeightsError(f"features.weights='hub': {where} not found on the hub ({last})")

@@ -4,6 +4,6 @@
 or Ray Data (``"ray"``); both run the stage classes of :mod:`.stages`.
 """
 
-from .run import EXIT_OK, EXIT_WITH_FAILURES, PreprocessResult, preprocess
+from .run import EXIT_OK, EXIT_WITH_FAILURES, PreprocessInterrupted, PreprocessResult, preprocess
 
-__all__ = ["preprocess", "PreprocessResult", "EXIT_OK", "EXIT_WITH_FAILURES"]
+__all__ = ["preprocess", "PreprocessResult", "PreprocessInterrupted", "EXIT_OK", "EXIT_WITH_FAILURES"]

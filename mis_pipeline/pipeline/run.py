@@ -9,6 +9,7 @@ batch atomically from this process, the store's only writer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -21,7 +22,14 @@ from ..config import PipelineConfig
 from ..store import StoreSummary, TreeStore, TreeWriter
 from .stages import batch_to_records
 
-__all__ = ["preprocess", "PreprocessResult", "EXIT_OK", "EXIT_WITH_FAILURES", "backbone_info"]
+__all__ = [
+    "preprocess",
+    "PreprocessResult",
+    "PreprocessInterrupted",
+    "EXIT_OK",
+    "EXIT_WITH_FAILURES",
+    "backbone_info",
+]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +39,32 @@ EXIT_OK = 0
 EXIT_WITH_FAILURES = 3
 
 ProgressFn = Callable[[int, int], None]
+
+
+class PreprocessInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGINT) stopped :func:`preprocess`; every committed batch is kept.
+
+    A ``KeyboardInterrupt``, so code that catches that keeps working. Rerunning the same call
+    resumes: committed images are skipped.
+
+    Attributes
+    ----------
+    store : str
+        The store directory.
+    n_committed : int
+        Images committed by this run before the interrupt (stored or recorded as failed).
+    n_in_store : int
+        Images the store holds in all (this and earlier runs).
+    """
+
+    def __init__(self, store: str, n_committed: int, n_in_store: int) -> None:
+        self.store = store
+        self.n_committed = n_committed
+        self.n_in_store = n_in_store
+        super().__init__(
+            f"interrupted: {n_committed} images committed "
+            f"({n_in_store} in the store {store}); run the same command again to resume"
+        )
 
 
 @dataclass(frozen=True)
@@ -117,11 +151,19 @@ def preprocess(
 
     pcfg = config.preprocess
     refs = list_images(source, extensions=pcfg.extensions)
-    name, patch, backbone = backbone_info(config)
-    t0 = time.perf_counter()
     n_ok = n_failed = 0
     by_reason: dict[str, int] = {}
-    with TreeWriter(out, config, retry_failed=pcfg.retry_failed) as writer:
+    with contextlib.ExitStack() as stack:
+        # Resuming: the store's settings are checked before the backbone is built (which may
+        # download weights). A new store is created only after the backbone is ready, so a
+        # run that cannot start leaves no store behind.
+        if _is_store(out):
+            writer = stack.enter_context(TreeWriter(out, config, retry_failed=pcfg.retry_failed))
+            name, patch, backbone = backbone_info(config)
+        else:
+            name, patch, backbone = backbone_info(config)
+            writer = stack.enter_context(TreeWriter(out, config, retry_failed=pcfg.retry_failed))
+        t0 = time.perf_counter()
         todo = [r for r in refs if not writer.is_done(r.image_id)]
         log.info("%d images listed, %d to process (%s executor)", len(refs), len(todo), pcfg.executor)
         if on_progress is not None:
@@ -135,18 +177,25 @@ def preprocess(
 
             batches = run_local(todo, config, patch, backbone=backbone)
         done = 0
-        for batch in batches:
-            records = batch_to_records(batch, name)
-            writer.commit(records)
-            for r in records:
-                if r.ok:
-                    n_ok += 1
-                else:
-                    n_failed += 1
-                    by_reason[r.reason] = by_reason.get(r.reason, 0) + 1
-            done += len(records)
-            if on_progress is not None:
-                on_progress(done, len(todo))
+        try:
+            for batch in batches:
+                records = batch_to_records(batch, name)
+                writer.commit(records)
+                for r in records:
+                    if r.ok:
+                        n_ok += 1
+                    else:
+                        n_failed += 1
+                        by_reason[r.reason] = by_reason.get(r.reason, 0) + 1
+                done += len(records)
+                if on_progress is not None:
+                    on_progress(done, len(todo))
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, PreprocessInterrupted):
+                raise
+            _close_quietly(batches)
+            in_store = sum(1 for r in refs if writer.status_of(r.image_id) is not None)
+            raise PreprocessInterrupted(str(Path(out)), done, in_store) from exc
         failed_listed = sum(1 for r in refs if writer.status_of(r.image_id) == "failed")
     elapsed = time.perf_counter() - t0
     summary = TreeStore.open(out).summary()
@@ -162,5 +211,24 @@ def preprocess(
         summary=summary,
         n_failed_listed=failed_listed,
     )
-    log.info("preprocess done: %s", "; ".join(result.lines()[:2]))
+    log.debug("preprocess done: %s", "; ".join(result.lines()[:2]))
     return result
+
+
+def _is_store(out: str | os.PathLike[str]) -> bool:
+    """Whether ``out`` already holds a (possibly half-created) Zarr group: a resume."""
+    return (Path(out) / "zarr.json").is_file()
+
+
+def _close_quietly(batches: Any) -> None:
+    """Stop an executor's batch generator after an interrupt (ends Ray Data's execution).
+
+    A second Ctrl-C while it shuts down is ignored: the store is already consistent.
+    """
+    close = getattr(batches, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except (Exception, KeyboardInterrupt):  # noqa: BLE001 - best effort on the way out
+        log.debug("closing the executor after an interrupt failed", exc_info=True)
