@@ -525,23 +525,61 @@ class ProposalConfig(_Section):
 
 @dataclass(frozen=True)
 class ClickConfig(_Section):
-    """Training-click simulation (RITM MultiPointSampler as MIS configures it)."""
+    """Training-click simulation (RITM MultiPointSampler as MIS configures it).
+
+    Reference: ``MultiPointSampler(24, prob_gamma=0.80, merge_objects_prob=0.15,
+    max_num_merged_objects=2)`` with RITM's defaults for every other argument (merging never
+    happens with a single proposal). Positives: 1..max_points, P(k) ~ gamma^(k-1); negatives:
+    0..max_points, P(k) ~ gamma^k, each from a strategy drawn with ``negative_probs``.
+    """
 
     _section: typing.ClassVar[str] = "data.clicks"
     max_points: int = spec(24, doc="Maximum positive (and negative) points per sample.", ge=1)
-    prob_gamma: float = spec(0.8, doc="Geometric law of the number of points: P(k) ~ gamma^k.", gt=0, lt=1)
+    prob_gamma: float = spec(
+        0.8, doc="Geometric law of the number of points: P(k) ~ gamma^(k-1) for 1..max_points "
+        "positives, gamma^k for 0..max_points negatives.", gt=0, lt=1)
     positive_erode_prob: float = spec(0.9, doc="Probability of eroding the mask before drawing positives.", ge=0, le=1)
-    positive_erode_iters: int = spec(3, doc="Erosion iterations (3x3 kernel).", ge=0)
+    positive_erode_iters: int = spec(
+        3, doc="Erosion iterations with a 3x3 kernel (pixels outside the image count as mask, as "
+        "in OpenCV's default border).", ge=0)
+    positive_erode_min_area: int = spec(
+        10, doc="The eroded mask is used only if more than this many pixels survive.", ge=0)
     negative_probs: tuple[float, float, float] = spec(
-        (0.1, 0.4, 0.5), doc="Probabilities of the negative strategies (background, other, border).", ge=0, le=1
+        (0.1, 0.4, 0.5), doc="Probabilities of the negative strategies (background, other, border); sum 1.", ge=0, le=1
     )
+    expand_ratio: float = spec(
+        0.1, doc="Border strategy: the ring of the mask dilated by ceil(expand_ratio * sqrt(area)) "
+        "iterations of a 3x3 kernel, minus the mask.", ge=0)
     other_source: Literal["background", "tree"] = spec(
         "background",
         doc="'other' negatives when there is one proposal: 'background' (the reference code) or "
         "'tree' (the proposal's sibling and cousin nodes in the merge tree).",
     )
+    first_click_center: bool = spec(
+        False, doc="Draw the first positive from the mask's inner region (RITM first_click_center; "
+        "off in MIS).")
+    first_click_inner_k: float = spec(
+        1.7, doc="Inner region of the first click: distance to the border > max distance / k; "
+        "k <= 0 draws one pixel with probability proportional to the distance (RITM sfc_inner_k).")
+    first_click_full_prob: float = spec(
+        0.0, doc="Probability that the first click ignores the inner region (RITM sfc_full_inner_prob).",
+        ge=0, le=1)
     radius: int = spec(5, doc="Radius (px) of the click disks in the click maps.", ge=0)
     min_object_area: int = spec(80, doc="Proposals smaller than this (px, after augmentation) are re-drawn.", ge=0)
+    next_click_threshold: float = spec(
+        0.49, doc="Iterative training: probability threshold of the error regions (RITM 0.49).",
+        gt=0, lt=1)
+    next_click_distance: Literal["chamfer", "exact"] = spec(
+        "chamfer", doc="Iterative training: distance transform of the error regions, 'chamfer' "
+        "(OpenCV DIST_L2 with a 5x5 mask, the reference) or 'exact' (Euclidean).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if abs(sum(self.negative_probs) - 1.0) > 1e-6:
+            raise ConfigError(
+                "data.clicks.negative_probs", list(self.negative_probs),
+                "three probabilities (background, other, border) summing to 1",
+            )
 
 
 @dataclass(frozen=True)
