@@ -111,18 +111,27 @@ class _BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    """Pure ASGI middleware refusing request bodies over ``max_bytes`` with 413.
+    """Pure ASGI middleware refusing request bodies over ``max_bytes`` (413) and request
+    headers over ``max_header_bytes`` in total (431).
 
     Checks ``Content-Length`` first and counts the bytes actually received (chunked bodies).
+    (uvicorn's h11 limit bounds headers that arrive slowly; headers that arrive in one read are
+    only bounded here.)
     """
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, max_header_bytes: int = 16 * 1024) -> None:
         self.app = app
         self.max_bytes = int(max_bytes)
+        self.max_header_bytes = int(max_header_bytes)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        header_bytes = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        header_bytes += sum(len(k) + len(v) for k, v in scope.get("headers", ()))
+        if header_bytes > self.max_header_bytes:
+            await _send_json(send, 431, {"error": f"request line and headers exceed {self.max_header_bytes} bytes"})
             return
         for key, value in scope.get("headers", ()):
             if key == b"content-length":
@@ -460,7 +469,8 @@ def _uvicorn_server(app: Any, host: str, port: int) -> Any:
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False,
         limit_concurrency=64,  # bounded work in flight
-        h11_max_incomplete_event_size=16 * 1024,  # bounded request line + headers
+        # h11 (not httptools) so that the request line + headers are bounded too
+        http="h11", h11_max_incomplete_event_size=16 * 1024,
         timeout_keep_alive=5,
     )
     return uvicorn.Server(config)
