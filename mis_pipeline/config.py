@@ -835,8 +835,8 @@ class ModelConfig(_Section):
     init_seed: int = spec(0, doc="Seed of the random initialisation of every layer not loaded from init.", ge=0)
     window: int = spec(
         224, doc="Side (px) of the non-overlapping attention windows of the non-global blocks "
-        "(SimpleClick: 224, the MAE pre-training size; global attention at the end of each quarter "
-        "of the blocks); 0: global attention in every block.", ge=0,
+        "(SimpleClick: 224, the MAE pre-training size; global attention in the last block of each "
+        "group of depth/4 blocks, 6 for ViT-B); 0: global attention in every block.", ge=0,
     )
     click_radius: int = spec(5, doc="Radius (px) of the click disks in the click maps (SimpleClick, MIS: 5).", ge=0)
     head_dropout: float = spec(0.1, doc="Dropout before the head's last 1x1 convolution (SimpleClick: 0.1).",
