@@ -1,0 +1,106 @@
+"""``mis train``: train the interactive segmentation model (MIS proposals or annotated masks).
+
+Exit status: 0 the run finished; 2 an error stopped it before or during training (bad
+configuration, missing data, a finished run directory without --overwrite); 130 interrupted
+(rerun the same command to resume from the last saved state).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from ._common import (
+    CONFIG_HELP,
+    CONFIG_METAVAR,
+    SET_HELP,
+    SET_METAVAR,
+    load_config,
+    setup_logging,
+    write_resolved_config,
+)
+
+log = logging.getLogger(__name__)
+
+#: Preset used when --config is not given, per mode.
+DEFAULT_PRESETS = {"mis": "mis_sbd", "finetune": "finetune"}
+
+
+def flag_sets(mode: str, steps: int | None, workers: int | None, init: str | None,
+              data_ratio: float | None) -> list[str]:
+    """``--set`` items for the explicit flags (applied last: flags beat the preset and --set)."""
+    sets = [f"train.mode={mode}"]
+    if steps is not None:
+        sets.append(f"train.steps={steps}")
+    if workers is not None:
+        sets.append(f"train.workers={workers}")
+    if init is not None:
+        sets.append(f"train.init={init!s}")
+    if data_ratio is not None:
+        sets.append(f"data.data_ratio={data_ratio}")
+    return sets
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train_cmd(
+        out: Path = typer.Option(..., "--out", "-o", help="Run directory (created, or resumed if it holds a run)."),
+        mode: str = typer.Option("mis", "--mode", "-m", help="'mis' (tree store, MIS loss) or 'finetune' "
+                                 "(annotated masks, normalised focal loss)."),
+        store: Path | None = typer.Option(None, "--store", help="Tree store (mode mis), from mis preprocess."),
+        data: Path | None = typer.Option(
+            None, "--data", help="Annotated data (mode finetune): a folder with pairs.csv, a COCO-style "
+            "JSON file, or an SBD root."),
+        data_format: str = typer.Option("auto", "--data-format", help="auto, folder, coco, sbd or voc."),
+        annotations: Path | None = typer.Option(
+            None, "--annotations", help="COCO JSON file when --data is the image folder (--data-format coco)."),
+        split: str | None = typer.Option(None, "--split", help="Split of sbd / voc data (default: train)."),
+        init: str | None = typer.Option(
+            None, "--init", help="Checkpoint to start from (a RUN or checkpoint/ folder); required by finetune."),
+        data_ratio: float | None = typer.Option(
+            None, "--data-ratio", min=0.0, max=1.0,
+            help="finetune: fraction of the annotated objects used (seeded subset, e.g. 0.01, 0.05, 0.1)."),
+        steps: int | None = typer.Option(
+            None, "--steps", min=1, help="Run length in optimizer steps (overrides the preset's epochs)."),
+        workers: int | None = typer.Option(
+            None, "--workers", "-w", min=1, help="1: a plain loop in this process; N > 1: Ray Train with N workers."),
+        overwrite: bool = typer.Option(
+            False, "--overwrite", help="Delete a finished (or interrupted) run in --out and train from scratch."),
+        config: str | None = typer.Option(
+            None, "--config", "-c", metavar=CONFIG_METAVAR,
+            help=CONFIG_HELP + " Default: mis_sbd (mode mis) or finetune (mode finetune); tiny for CPU."),
+        set_: list[str] = typer.Option([], "--set", "-s", metavar=SET_METAVAR, help=SET_HELP),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: a log line per logged step."),
+    ) -> None:
+        """Train the SimpleClick model with RITM iterative training into RUN.
+
+        mis train --mode mis --store trees.zarr --out runs/mis --config tiny --steps 500
+
+        mis train --mode finetune --data data/sbd --init runs/mis --out runs/ft --data-ratio 0.1
+
+        Writes RUN/checkpoint/ (model.safetensors + model.json), RUN/metrics.jsonl,
+        RUN/loss_curve.png, RUN/state/ and the resolved configuration. Interrupted? Rerun the same
+        command: it resumes from RUN/state/ and ends with the same parameters.
+        """
+        from ..errors import ConfigError
+        from ..train import run_training
+
+        if mode not in DEFAULT_PRESETS:
+            raise ConfigError("--mode", mode, "'mis' or 'finetune'")
+        setup_logging(verbose)
+        cfg = load_config(config if config is not None else DEFAULT_PRESETS[mode],
+                          [*set_, *flag_sets(mode, steps, workers, init, data_ratio)])
+        if data_ratio is not None and mode != "finetune":
+            raise ConfigError("--data-ratio", data_ratio, "only with --mode finetune")
+
+        def on_start(resolved: object) -> None:
+            write_resolved_config(resolved, out)
+
+        result = run_training(cfg, out, store=store, data=data, data_kind=data_format,
+                              annotations=annotations, split=split, overwrite=overwrite,
+                              progress=progress, on_start=on_start)
+        for line in result.lines():
+            typer.echo(line)
