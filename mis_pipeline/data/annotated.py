@@ -25,7 +25,7 @@ from ..evaluate.datasets import Dataset, Sample, read_rgb
 from .dataset import SampleSource, _resolve
 from .seeding import epoch_permutation, sample_seeds, subset_rng
 
-__all__ = ["AnnotatedDataset", "CocoDataset", "decode_coco_rle", "rasterize_polygons"]
+__all__ = ["AnnotatedDataset", "CocoDataset", "rasterize_polygons"]
 
 
 # --------------------------------------------------------------------------- COCO JSON
@@ -47,48 +47,14 @@ def rasterize_polygons(polygons: list[list[float]], hw: tuple[int, int]) -> np.n
     return np.asarray(canvas, dtype=bool)
 
 
-def decode_coco_rle(rle: dict[str, Any]) -> np.ndarray:
-    """``(H, W) bool`` mask of a COCO run-length encoding (``counts`` a list or the compressed
-    string of the COCO API; runs alternate 0/1 starting with 0, column-major)."""
-    h, w = (int(v) for v in rle["size"])
-    counts = rle["counts"]
-    if isinstance(counts, str):  # COCO's compressed form: 5-bit groups with a continuation bit
-        runs: list[int] = []
-        p = 0
-        s = counts.encode("ascii")
-        while p < len(s):
-            x, k, more = 0, 0, True
-            while more:
-                c = s[p] - 48
-                x |= (c & 0x1F) << (5 * k)
-                more = bool(c & 0x20)
-                p += 1
-                k += 1
-                if not more and (c & 0x10):
-                    x |= -1 << (5 * k)
-            if len(runs) > 2:
-                x += runs[-2]
-            runs.append(x)
-        counts = runs
-    flat = np.zeros(h * w, dtype=bool)
-    pos, val = 0, False
-    for run in counts:
-        run = int(run)
-        if val:
-            flat[pos : pos + run] = True
-        pos += run
-        val = not val
-    if pos != h * w:
-        raise DatasetError(f"COCO RLE counts sum to {pos}, not size {h}x{w} = {h * w}")
-    return flat.reshape(w, h).T
-
-
 class CocoDataset(Dataset):
     """One sample per non-crowd annotation of a COCO JSON file.
 
     ``root`` is the image folder (``images[].file_name`` is relative to it); ``annotations``
     the JSON path (default ``root/annotations.json``). Sample ids are ``"<file stem>#<ann id>"``;
-    segmentations are polygons (:func:`rasterize_polygons`) or RLE (:func:`decode_coco_rle`).
+    segmentations are polygons (:func:`rasterize_polygons`) or RLE, compressed or not
+    (:func:`mis_pipeline.annotate.rle.coco_rle_decode`). ``mis annotate`` writes such a file
+    (``MASKS/annotations.json`` with ``root`` the annotated image folder).
     """
 
     name = "coco"
@@ -129,10 +95,12 @@ class CocoDataset(Dataset):
         hw = image.shape[:2]
         seg = ann["segmentation"]
         if isinstance(seg, dict):
-            if isinstance(seg.get("counts"), list) or isinstance(seg.get("counts"), str):
-                gt = decode_coco_rle(seg)
-            else:
-                raise DatasetError(f"coco: annotation {ann['id']} has an unreadable RLE segmentation")
+            from ..annotate.rle import coco_rle_decode
+
+            try:
+                gt = coco_rle_decode(seg)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise DatasetError(f"coco: annotation {ann['id']} has an unreadable RLE segmentation: {exc}") from exc
         else:
             gt = rasterize_polygons(seg, hw)
         if gt.shape != hw:
