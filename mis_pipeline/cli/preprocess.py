@@ -21,19 +21,18 @@ from ._common import (
     Progress,
     load_config,
     setup_logging,
-    write_resolved_config,
 )
 
 log = logging.getLogger(__name__)
 
 
 def resolved_config_dir(out: Path) -> tuple[Path, str]:
-    """Where the resolved YAML of a store goes: beside it, ``<store>.resolved_config.yaml``.
+    """Where the resolved YAML of a store goes: beside it, ``<store>.resolved_config.yaml``
+    (:func:`mis_pipeline.store.resolved_config_path`; the store writes it)."""
+    from ..store import resolved_config_path
 
-    (Inside the store directory a non-Zarr file would make Zarr warn when listing the group.)
-    """
-    out = Path(out)
-    return out.parent, f"{out.name}.resolved_config.yaml"
+    path = resolved_config_path(out)
+    return path.parent, path.name
 
 
 def flag_sets(executor: str | None, ray_address: str | None, retry_failed: bool) -> list[str]:
@@ -103,8 +102,9 @@ def register(app: typer.Typer) -> None:
 
         setup_logging(verbose)
         cfg = load_config(config, [*set_, *flag_sets(executor, ray_address, retry_failed)])
+        # The store writes OUT.resolved_config.yaml itself, once the run is accepted (first
+        # commit or a clean finish): a refused or failed run leaves the old file as it was.
         parent, name = resolved_config_dir(out)
-        write_resolved_config(cfg, parent, name=name)
         try:
             with Progress("preprocess", "images", enabled=progress) as bar:
                 result = preprocess(input, out, cfg, on_progress=bar)

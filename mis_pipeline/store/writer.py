@@ -19,6 +19,19 @@ Why a crash cannot corrupt the store (layout in :mod:`mis_pipeline.store.layout`
 4. Retry. With ``retry_failed`` a failed image is processed again and its new row appended;
    after that commit the old row's status becomes ``superseded``. If a crash falls between the
    two, readers still take the later row (last row wins) and the next writer repairs the flag.
+
+One setting per store. A store records the resolved configuration in its attributes (the
+source of truth) and, beside it, the hash of its tree settings
+(:mod:`mis_pipeline.store.fingerprint`: every field of the io, features, merge and store
+sections but a few that cannot change a tree). Resuming with any tree setting changed raises
+StoreError naming each field, before anything is written.
+
+The human-readable copy of the configuration, ``STORE.resolved_config.yaml`` beside the store
+directory (:func:`resolved_config_path`; inside it Zarr would warn about a foreign file), is
+written only once the run has been accepted: at its first commit, or when a run with nothing
+left to do closes without error. It is replaced atomically (temporary file + rename). A run
+refused at open (other settings, store locked, not a store) or failing before its first commit
+leaves the file as it was, and a refused new store leaves no file.
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ from .._version import __version__
 from ..config import PipelineConfig, to_dict
 from ..errors import StoreError, StoreLockedError
 from .codec import cost_relative_error_bound, encode_children, encode_costs
+from .fingerprint import settings_diff, tree_fingerprint
 from .layout import (
     CHILDREN_CODEC,
     COST_CODEC,
@@ -51,31 +65,47 @@ from .layout import (
 )
 from .record import TreeRecord
 
-__all__ = ["TreeWriter", "TREE_AFFECTING_FIELDS"]
+__all__ = ["TreeWriter", "resolved_config_path", "write_resolved_config"]
 
 log = logging.getLogger(__name__)
 
-# Config fields that change the trees; a store can only be resumed with the same values.
-TREE_AFFECTING_FIELDS = (
-    ("io", None),
-    ("features", "backbone"),
-    ("features", "weights"),
-    ("features", "pos_embed"),
-    ("store", None),
-)
-
 _STATUS_CODE = {"ok": STATUS_OK, "failed": STATUS_FAILED}
 
+RESOLVED_CONFIG_SUFFIX = ".resolved_config.yaml"
 
-def _relevant(cfg: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for section, key in TREE_AFFECTING_FIELDS:
-        sec = cfg.get(section, {})
-        if key is None:
-            out[section] = sec
-        else:
-            out[f"{section}.{key}"] = sec.get(key)
-    return out
+
+def resolved_config_path(store: str | os.PathLike[str]) -> Path:
+    """``STORE.resolved_config.yaml``: the YAML copy of a store's configuration, beside it."""
+    p = Path(store)
+    return p.parent / f"{p.name}{RESOLVED_CONFIG_SUFFIX}"
+
+
+def write_resolved_config(store: str | os.PathLike[str], config: PipelineConfig) -> Path:
+    """Atomically (re)write :func:`resolved_config_path` of ``store`` from ``config``.
+
+    The YAML holds the package version and every configuration section; the store's
+    attributes remain the source of truth. Written to a temporary file in the same folder,
+    flushed, then renamed over the old file, so readers see the old or the new file, whole.
+    """
+    import yaml
+
+    path = resolved_config_path(store)
+    payload = {"mis_pipeline_version": __version__, **to_dict(config)}
+    text = (
+        f"# Resolved configuration of the tree store {Path(store).name} (the store's own\n"
+        "# attributes, zarr.json 'config', are the source of truth).\n"
+        + yaml.safe_dump(payload, sort_keys=False)
+    )
+    tmp = path.parent / f".{path.name}.{os.getpid()}.partial"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def _grow(n: int, quantum: int) -> int:
@@ -92,8 +122,10 @@ class TreeWriter:
         Store directory (created if missing).
     config : PipelineConfig
         Resolved configuration, recorded in the attributes of a new store. Resuming a store
-        created with different tree-affecting settings (``TREE_AFFECTING_FIELDS``) raises
-        StoreError, so one store never mixes trees from two settings.
+        created with different tree settings (:func:`~mis_pipeline.store.fingerprint.tree_settings`)
+        raises StoreError naming the fields, so one store never mixes trees from two settings.
+        Once the run is accepted (first commit, or a clean close) the configuration is also
+        written to :func:`resolved_config_path` (see the module docstring).
     retry_failed : bool
         Treat images recorded as failed as not done (see :meth:`is_done`).
     """
@@ -105,6 +137,7 @@ class TreeWriter:
         self.config = config
         self.retry_failed = bool(retry_failed)
         self._mantissa_bits = config.store.cost_mantissa_bits
+        self._config_written = False
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"store path {self.path} exists and is not a directory")
         self.path.mkdir(parents=True, exist_ok=True)
@@ -140,8 +173,7 @@ class TreeWriter:
                 log.info("finishing the interrupted creation of %s", self.path)
                 return self._create(zarr, cfg_dict)
             attrs = check_layout(group, str(self.path))
-            old, new = _relevant(attrs.get("config", {})), _relevant(cfg_dict)
-            diff = {k: (old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)}
+            diff = settings_diff(attrs.get("config") or {}, self.config)
             if diff:
                 detail = "; ".join(f"{k}: store has {a!r}, this run {b!r}" for k, (a, b) in diff.items())
                 raise StoreError(
@@ -176,6 +208,7 @@ class TreeWriter:
                     "mantissa_bits": bits,
                     "max_relative_error": cost_relative_error_bound(bits),
                 },
+                "tree_fingerprint": tree_fingerprint(self.config),
                 "committed": {"records": 0, "merges": 0},
                 "mis_pipeline_store": FORMAT_VERSION,  # last key: marks creation complete
             }
@@ -278,6 +311,7 @@ class TreeWriter:
                 arr[m0:m] = np.concatenate(parts)
         # the commit point: one atomic rewrite of the root zarr.json
         self.group.attrs.update({"committed": {"records": n0 + b, "merges": m}})
+        self._record_config()
         self.n_records, self.n_merges = n0 + b, m
         self._status = np.concatenate([self._status, cols["status"]])
         for i, r in enumerate(records):
@@ -291,12 +325,29 @@ class TreeWriter:
             arr[row] = STATUS_SUPERSEDED
             self._status[row] = STATUS_SUPERSEDED
 
+    def _record_config(self) -> None:
+        """Write ``STORE.resolved_config.yaml`` once per accepted run."""
+        if not self._config_written:
+            write_resolved_config(self.path, self.config)
+            self._config_written = True
+
     # ------------------------------------------------------------------ closing
     def close(self) -> None:
-        """Trim the arrays to the committed rows (exact shapes for plain readers); unlock."""
+        """Finish a run: write the resolved configuration if no commit has yet, trim the
+        arrays to the committed rows (exact shapes for plain readers), unlock.
+
+        Called by ``with`` on a clean exit; when the block raises, the writer trims and unlocks
+        but records no configuration (:meth:`__exit__`), so a run that fails before its first
+        commit changes no file beside the store.
+        """
+        self._finish(record_config=True)
+
+    def _finish(self, record_config: bool) -> None:
         if self._lock_fd < 0:
             return
         try:
+            if record_config:
+                self._record_config()
             for key, arr in self._arrays.items():
                 n = self.n_records if key.startswith("records/") else self.n_merges
                 if arr.shape[0] != n:
@@ -313,8 +364,8 @@ class TreeWriter:
     def __enter__(self) -> TreeWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self._finish(record_config=exc_type is None)
 
     def __del__(self) -> None:  # pragma: no cover - safety net; close() is the API
         if getattr(self, "_lock_fd", -1) >= 0:
