@@ -6,7 +6,10 @@ Layout (format version 1)::
       zarr.json   attributes:
         mis_pipeline_store  1                       format version
         package_version     "0.1.0"                 mis-pipeline version that created the store
-        config              {...}                   resolved PipelineConfig (nested dict)
+        config              {...}                   resolved PipelineConfig (nested dict); the
+                                                    source of truth (STORE.resolved_config.yaml
+                                                    beside the store is a readable copy)
+        tree_fingerprint    "3f2a..."               hash of the tree settings (store.fingerprint)
         children_codec      "grid-rank-v1"          see mis_pipeline.store.children_codec
         cost_codec          {"name": "rounded-float32-delta-zigzag-v1", "mantissa_bits": 10,
                              "max_relative_error": 0.00048828125}
