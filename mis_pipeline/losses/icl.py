@@ -35,7 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..config import IclConfig
 
-__all__ = ["icl_weights", "draw_icl_steps", "iterative_click_loss", "icl_rollout", "IclResult"]
+__all__ = ["icl_weights", "draw_icl_steps", "iterative_click_loss", "icl_rollout", "icl_from_config", "IclResult",
+           "IclLossHook"]
 
 log = logging.getLogger(__name__)
 
@@ -141,3 +142,25 @@ def icl_from_config(cfg: IclConfig, rng: np.random.Generator) -> tuple[int, tupl
     """``(num_steps, weights, paper_indexing)`` of one batch under ``cfg``."""
     n = draw_icl_steps(rng, cfg.steps, cfg.random_steps)
     return n, icl_weights(n, cfg.weights), cfg.paper_indexing
+
+
+class IclLossHook:
+    """The trainer's ``loss_hook`` for ``train.loss = "icl"`` (see :mod:`mis_pipeline.train.step`).
+
+    Replaces the single gradient-carrying forward by :func:`icl_rollout` from the clicks and
+    previous mask the trainer hands over (after its no-grad rounds; ``train.max_num_next_clicks
+    = 0`` starts from the random clicks and a zero mask, as the public CFR-ICL code does). The
+    number of steps is drawn per optimizer step from ``ctx.rng`` (the same on every worker).
+    Terms: the unweighted per-step losses ``icl_i`` and ``icl_steps``.
+    """
+
+    RNG_TAG = 0x1C1
+
+    def __init__(self, cfg: IclConfig) -> None:
+        self.cfg = cfg
+
+    def __call__(self, ctx, points, labels, valid, prev_mask):
+        n, w, paper = icl_from_config(self.cfg, ctx.rng(self.RNG_TAG))
+        res = icl_rollout(ctx.forward, lambda logits: ctx.loss_fn(logits)[0], ctx.add_click,
+                          points, labels, valid, prev_mask, num_steps=n, weights=w, paper_indexing=paper)
+        return res.loss, {**res.terms, "icl_steps": float(n)}

@@ -53,6 +53,7 @@ __all__ = [
     "prediction_variant",
     "VtmrResult",
     "vtmr_step",
+    "VtmrLossHook",
 ]
 
 log = logging.getLogger(__name__)
@@ -288,3 +289,22 @@ def vtmr_step(
         "vtmr_k": float(k),
     }
     return VtmrResult(total, terms, o11)
+
+
+class VtmrLossHook:
+    """The trainer's ``loss_hook`` with MaskMatch (``vtmr.enabled``), for any training mode.
+
+    Runs :func:`vtmr_step` from the clicks the trainer hands over (after its no-grad rounds) with
+    the mode's loss as ``L_sup``; the previous mask handed over is not used (MaskMatch builds its
+    own two initial masks). The perturbation and ``K`` draw from ``ctx.rng``.
+    """
+
+    RNG_TAG = 0x7A7
+
+    def __init__(self, cfg: VtmrConfig) -> None:
+        self.cfg = cfg
+
+    def __call__(self, ctx, points, labels, valid, prev_mask):
+        res = vtmr_step(ctx.forward, lambda logits: ctx.loss_fn(logits)[0], ctx.add_click, points, labels,
+                        valid, ctx.batch.target > 0.5, ctx.rng(self.RNG_TAG), self.cfg)
+        return res.loss, res.terms

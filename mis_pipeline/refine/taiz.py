@@ -45,6 +45,7 @@ __all__ = [
     "invert_warp",
     "warp_points",
     "taiz_guidance",
+    "taiz_refine",
 ]
 
 
@@ -173,3 +174,57 @@ def taiz_lambda(t: int, max_clicks: int = 20) -> float:
         raise ValueError(f"need t >= 1 and max_clicks >= 1, got t={t}, max_clicks={max_clicks}")
     half = max_clicks / 2
     return 0.0 if t < half else min(1.0, max(half, t) / max_clicks)
+
+
+def taiz_refine(
+    run,
+    image: torch.Tensor,
+    coarse_logits: torch.Tensor,
+    points: np.ndarray,
+    labels: np.ndarray,
+    valid: np.ndarray,
+    t: int,
+    out_hw: tuple[int, int],
+    *,
+    sigma: float = 11.0,
+    floor: float = 0.05,
+    max_clicks: int = 20,
+    prob_threshold: float = 0.5,
+    click_radius: int = 5,
+) -> tuple[torch.Tensor, float]:
+    """VTMR's inference step (Fig. 4): blend the plain logits with those of the zoomed pass.
+
+    Parameters
+    ----------
+    run : ``run(image (1, 3, h, w), prev (1, 1, h, w), points (1, K, 2) int64, labels (1, K),
+        valid (1, K)) -> logits (1, 1, h, w)``: one model pass at the zoomed size ``out_hw``.
+    image : ``(1, 3, H, W)`` float in [0, 1]; coarse_logits : ``O_2 (1, 1, H, W)``.
+    points, labels, valid : the clicks so far, ``(K, 2)`` (row, col) pixels, ``(K,)``, ``(K,)``.
+    t : the interaction round (number of clicks); ``lambda_t = 0`` skips the zoomed pass.
+
+    Returns ``(O (1, 1, H, W), lambda_t)``. The guidance is ``M_2 = sigmoid(O_2) > prob_threshold``
+    united with the click disks; the zoomed pass sees the warped image, the warped ``M_2`` as its
+    previous mask, and the clicks moved through ``T^-1`` (drawn as disks at the zoomed size,
+    rather than warped disks, so they keep their radius).
+    """
+    import torch
+
+    from ..clicks import click_maps
+
+    lam = taiz_lambda(t, max_clicks)
+    if lam == 0.0:
+        return coarse_logits, 0.0
+    H, W = int(image.shape[-2]), int(image.shape[-1])
+    m2 = (torch.sigmoid(coarse_logits[0, 0]) > prob_threshold).cpu().numpy()
+    pts = np.asarray(points).reshape(-1, 2)
+    lab = np.asarray(labels).reshape(-1)
+    ok = np.asarray(valid, dtype=bool).reshape(-1)
+    disks = click_maps(pts.astype(np.int32), lab.astype(np.int8), ok, (H, W), radius=click_radius)
+    warp = taiz_warp(taiz_guidance(m2, disks), out_hw, sigma=sigma, floor=floor)
+    img_w = apply_warp(image.float(), warp)
+    prev_w = apply_warp(torch.from_numpy(m2.astype(np.float32))[None, None].to(image.device), warp)
+    pts_w = torch.from_numpy(warp_points(pts, warp)).to(image.device)[None]
+    logits_w = run(img_w, prev_w, pts_w, torch.as_tensor(lab, device=image.device)[None].long(),
+                   torch.as_tensor(ok, device=image.device)[None])
+    back = invert_warp(logits_w.float(), warp)
+    return (1.0 - lam) * coarse_logits + lam * back.to(coarse_logits.dtype), lam

@@ -124,3 +124,37 @@ def test_rollout_differs_from_last_step_only_loss():
     assert r.loss.item() != pytest.approx(loss_fn(r.logits).item())
     r1 = icl_rollout(_Toy(), loss_fn, _add_click, points, labels, valid, torch.zeros(2, 1, 8, 8), num_steps=1)
     assert r1.loss.item() == pytest.approx(loss_fn(r1.logits).item())
+
+
+class _Ctx:
+    """The parts of the trainer's StepContext a loss hook uses."""
+
+    def __init__(self, model, target):
+        self.model, self.target, self.clicks = model, target, 0
+
+    def forward(self, points, labels, valid, prev):
+        return self.model(points, labels, valid, prev)
+
+    def add_click(self, prob, points, labels, valid):
+        self.clicks += 1
+        return _add_click(prob, points, labels, valid)
+
+    def loss_fn(self, logits):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, self.target)
+        return loss, {"bce": loss.item()}
+
+    def rng(self, tag):
+        return np.random.default_rng(tag)
+
+
+def test_loss_hook_uses_the_step_context():
+    from mis_pipeline.losses.icl import IclLossHook
+
+    target, points, labels, valid, _ = _setup()
+    model = _Toy()
+    ctx = _Ctx(model, target)
+    loss, terms = IclLossHook(IclConfig(random_steps=False))(ctx, points, labels, valid, torch.zeros(2, 1, 8, 8))
+    assert terms["icl_steps"] == 3.0 and len(model.calls) == 3 and ctx.clicks == 2
+    assert loss.item() == pytest.approx(terms["icl_0"] + 2 * terms["icl_1"] + 3 * terms["icl_2"], rel=1e-6)
+    loss.backward()
+    assert model.a.grad is not None

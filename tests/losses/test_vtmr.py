@@ -157,3 +157,24 @@ def test_training_step_combines_terms_and_gates():
     res2 = vtmr_step(model, sup, _add_click, points, labels, valid, gt, np.random.default_rng(1), cfg_off)
     assert res2.terms["vtmr_gate"] == 0.0 and res2.terms["vtmr_mr"] == 0.0
     assert res2.loss.item() == pytest.approx(res2.terms["vtmr_sup"], rel=1e-6)
+
+
+def test_loss_hook_uses_the_step_context():
+    from types import SimpleNamespace
+
+    from mis_pipeline.losses.vtmr import VtmrLossHook
+
+    shapes = _shapes()
+    gt = torch.tensor(np.stack([shapes["disc"], shapes["rect"]])[:, None, ::3, ::3].copy())
+    model = _Tiny()
+    ctx = SimpleNamespace(
+        forward=model, add_click=_add_click, batch=SimpleNamespace(target=gt.float()),
+        loss_fn=lambda o: (F.binary_cross_entropy_with_logits(o, gt.float()), {}),
+        rng=lambda tag: np.random.default_rng(tag),
+    )
+    points = torch.tensor([[[16, 13], [0, 0], [0, 0], [0, 0], [0, 0]], [[15, 16]] + [[0, 0]] * 4])
+    valid = torch.tensor([[True, False, False, False, False]] * 2)
+    loss, terms = VtmrLossHook(VtmrConfig(enabled=True))(ctx, points, torch.ones(2, 5, dtype=torch.int64),
+                                                         valid, torch.zeros(2, 1, 32, 32))
+    assert set(terms) >= {"vtmr_sup", "vtmr_mr", "vtmr_gate"} and torch.isfinite(loss)
+    assert model.calls == 3 + 2 * int(terms["vtmr_k"])
