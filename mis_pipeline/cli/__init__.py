@@ -21,6 +21,7 @@ import typer.core
 
 from .._version import __version__
 from ..errors import MISError
+from ._common import CONFIG_METAVAR, SET_METAVAR
 
 # Subcommand modules, in the order `mis --help` lists them (each has `register(app)`).
 _COMMAND_MODULES: tuple[str, ...] = ("config", "preprocess", "inspect", "preview", "demo", "evaluate", "annotate")
@@ -35,17 +36,32 @@ def _tidy_params(params: list[Any]) -> list[Any]:
     """Help placeholders as a user reads them: no ``<bool>`` after a flag, arguments by name.
 
     Typer renders a parameter without ``metavar`` by its Python type (``<bool>``,
-    ``<list[str]>``); flags and counters take no value, so they get an empty placeholder, and an
-    argument is shown by its upper-case name (``INPUT``). Explicit metavars are kept.
+    ``<list[str]>``); flags and counters take no value, so they get an empty placeholder,
+    ``--set``/``--config`` get ``KEY=VALUE``/``PRESET|FILE`` in every subcommand, other
+    repeatable options their value type (``TEXT``), and an argument is shown by its upper-case
+    name (``INPUT``) without a type. Explicit metavars of options are kept.
     """
     for p in params:
-        if p.metavar is not None:
-            continue
         if getattr(p, "param_type_name", "") == "argument":
-            p.metavar = (p.name or "arg").upper()
+            if p.metavar is None:
+                p.metavar = (p.name or "arg").upper()
+            # The name already says what to give; typer would add the Python type (<str>).
+            p.display_type_rich = _no_type
+        elif p.metavar is not None:
+            continue
         elif getattr(p, "is_flag", False) or getattr(p, "count", False):
             p.metavar = ""
+        elif "--set" in p.opts:
+            p.metavar = SET_METAVAR
+        elif "--config" in p.opts:
+            p.metavar = CONFIG_METAVAR
+        elif getattr(p, "multiple", False):  # typer: <list[str]>; click: TEXT
+            p.metavar = str(getattr(p.type, "name", "value")).upper()
     return params
+
+
+def _no_type(ctx: Any) -> None:
+    return None
 
 
 def _usage_pieces(params: list[Any], ctx: Any) -> list[str]:

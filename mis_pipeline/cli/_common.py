@@ -42,8 +42,8 @@ CONFIG_HELP = (
 )
 CONFIG_METAVAR = "PRESET|FILE"
 SET_HELP = (
-    "Override one field, e.g. --set features.backbone=colour_texture (the value is read as "
-    "YAML). Repeatable; applied after --config."
+    "Override one field, e.g. --set io.max_side=1024 (the value is read as YAML). "
+    "Repeatable; applied after --config."
 )
 SET_METAVAR = "KEY=VALUE"
 
