@@ -25,6 +25,7 @@ a pure function of ``(image, masks, seed)``: the same in any process, any worker
 
 from __future__ import annotations
 
+import os
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,11 +45,26 @@ class Augmented(NamedTuple):
     other: np.ndarray | None
 
 
+def _albumentations() -> Any:
+    """Import albumentations without its import-time update check.
+
+    albumentations 2 asks PyPI for a newer version on import (up to 2 s per process, in every
+    DataLoader / Ray worker, and a network call on machines that must make none) unless
+    ``NO_ALBUMENTATIONS_UPDATE`` is set; it is set here, before the first import, unless the
+    user chose a value.
+    """
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    import albumentations
+
+    return albumentations
+
+
 def _uniform_random_resize_cls() -> type:
     """The RITM ``UniformRandomResize`` as an albumentations 2 ``DualTransform`` (built lazily so
     that importing this module does not import albumentations)."""
-    import albumentations as A
     import cv2
+
+    A = _albumentations()
 
     class UniformRandomResize(A.DualTransform):
         """Resize by one factor ``s ~ U(lo, hi)`` to ``(round(h*s), round(w*s))``: bilinear for
@@ -88,9 +104,9 @@ def build_transforms(cfg: AugmentConfig) -> list[Any]:
     Transforms switched off by the config (``hflip=False``, a probability of 0) are left out,
     so they consume no seed word and cost nothing.
     """
-    import albumentations as A
     import cv2
 
+    A = _albumentations()
     _check(cfg)
     c = int(cfg.crop_size)
     out: list[Any] = [_uniform_random_resize_cls()(scale_range=cfg.scale_range, p=1.0)]
