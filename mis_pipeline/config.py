@@ -385,7 +385,7 @@ class PreprocessConfig(_Section):
 
 
 # Names of the evaluation predictors (the registry in mis_pipeline.evaluate.predictors must agree).
-PREDICTOR_NAMES = ("tree", "graphcut", "oracle", "gt", "empty")
+PREDICTOR_NAMES = ("tree", "graphcut", "oracle", "gt", "empty", "model")
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,10 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(
             False, "--overwrite", help="Replace the results an --out folder already holds."
         ),
+        checkpoint: Path | None = typer.Option(
+            None, "--checkpoint", metavar="RUN", help="Trained model (training run folder or its checkpoint/ "
+            "folder) for --predictor model (evaluate.model.checkpoint).",
+        ),
         compare: bool = typer.Option(
             False,
             "--compare",
@@ -169,6 +173,8 @@ def register(app: typer.Typer) -> None:
             defaults["evaluate"]["predictor"] = predictor
         if workers is not None:
             defaults["evaluate"]["workers"] = workers
+        if checkpoint is not None:
+            defaults["evaluate"]["model"] = {"checkpoint": str(checkpoint)}
         cfg = load_config(config, set_, defaults=defaults)
         options = {"split": split} if split is not None else {}
         ds = open_dataset(str(dataset), str(data), **options)

@@ -8,6 +8,7 @@ name            what it is
 ``oracle``      the single tree node with the best IoU (reads the target: a measuring device)
 ``gt``          debugging: returns the target (NoC 1)
 ``empty``       debugging: returns nothing (NoC = click budget)
+``model``       a trained SimpleClick checkpoint (``mis train``) with SimpleClick's inference
 ==============  ==============================================================================
 
 Each class takes its settings from :class:`~mis_pipeline.config.PipelineConfig` through
@@ -40,6 +41,7 @@ PREDICTOR_REGISTRY: dict[str, tuple[str, str]] = {
     "oracle": ("oracle", "OraclePredictor"),
     "gt": ("base", "GroundTruthPredictor"),
     "empty": ("base", "EmptyPredictor"),
+    "model": ("model", "ModelPredictor"),
 }
 
 
