@@ -156,7 +156,7 @@ def colour_texture_throughput(repeats: int) -> dict:
 
 def pos_embed_change(n_images: int, max_side: int | None) -> dict:
     """Token and merge-tree change between pos_embed='timm' and 'official' (random ViT-S/8)."""
-    from mis_pipeline.features.pos_embed_compare import compare_pos_embed
+    from mis_pipeline.analysis import compare_pos_embed
 
     refs = list_images(GRABCUT)[:n_images]
     images = [prepare_image(r.path, 8, max_side=max_side).pixels for r in refs]

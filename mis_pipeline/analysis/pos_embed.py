@@ -12,6 +12,9 @@ per image, the token difference and the agreement of the two Ward merge trees co
 
 The merge is :func:`mis_pipeline.merge.ward_grid` (the same hierarchy as scikit-learn's
 ``ward_tree`` with grid connectivity); ``tree_fn`` can replace it.
+
+This analysis needs both the feature backbones and the merge, so it lives above both
+(``mis_pipeline.analysis``): the features package does not depend on the merge.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ def compare_pos_embed(
 ) -> PosEmbedComparison:
     """Run a ViT backbone with ``pos_embed='timm'`` and ``'official'`` on ``images``
     (``(H, W, 3)`` uint8, sides multiples of the patch size) and compare (module docstring)."""
-    from .registry import get_backbone
+    from ..features import get_backbone
 
     tree_fn = tree_fn or default_tree_fn()
     backbone = get_backbone(cfg, **overrides)  # one model: weights loaded once
