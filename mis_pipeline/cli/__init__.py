@@ -24,7 +24,7 @@ from ..errors import MISError
 from ._common import CONFIG_METAVAR, SET_METAVAR
 
 # Subcommand modules, in the order `mis --help` lists them (each has `register(app)`).
-_COMMAND_MODULES: tuple[str, ...] = ("config", "preprocess", "inspect", "preview", "demo", "evaluate", "annotate")
+_COMMAND_MODULES: tuple[str, ...] = ("config", "preprocess", "inspect", "preview", "demo", "train", "evaluate", "annotate")
 
 #: Exit status of a usage or configuration error (click's convention).
 EXIT_USAGE = 2
