@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.ndimage import distance_transform_edt
 
 from mis_pipeline.annotate import Annotator, run_in_background
 from mis_pipeline.annotate.rle import decode_rows
@@ -104,7 +105,7 @@ def test_annotate_page_in_chromium(served):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page = browser.new_page(viewport={"width": 1040, "height": 660})
             page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
             page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
@@ -119,6 +120,7 @@ def test_annotate_page_in_chromium(served):
                 sample = samples[sid]
                 shape = sample.gt.shape
                 if k:
+                    page.evaluate("() => { window.misStats.lastHover = null; }")
                     page.keyboard.press("n")
                     page.wait_for_function(f"() => window.misStats.opened === {k}")
                 assert page.locator("#image-name").inner_text() == annotator.images.entries[k].image_id
@@ -127,10 +129,12 @@ def test_annotate_page_in_chromium(served):
                 x, y = client_xy(page, c.row, c.col, shape)
                 # hover first: the preview of the merge-tree region appears
                 page.mouse.move(x, y)
-                page.wait_for_function(_CANVAS_RLE.replace("(id) =>", "() => ((id) =>") +
-                                       ")('hover').counts.length > 1", timeout=30_000)
-                hover = decode_rows(page.evaluate(_CANVAS_RLE, "hover"))
+                page.wait_for_function("() => window.misStats.lastHover !== null && "
+                                       f"window.misStats.lastHover.size[0] === {shape[0]}", timeout=30_000)
+                hover = decode_rows(page.evaluate("() => window.misStats.lastHover"))
                 assert hover[c.row, c.col]
+                outline = decode_rows(page.evaluate(_CANVAS_RLE, "hover"))
+                assert outline.any()  # drawn as the region's border
                 page.mouse.click(x, y)
                 page.wait_for_function(f"() => window.misStats.clicks.length === {k + 1}", timeout=30_000)
                 shown = decode_rows(page.evaluate(_CANVAS_RLE, "overlay"))
@@ -174,12 +178,24 @@ def test_annotate_page_in_chromium(served):
             page.mouse.click(x, y)
             page.wait_for_function("() => window.misStats.clicks.length === 4")
             assert decode_rows(page.evaluate(_CANVAS_RLE, "overlay"))[c.row, c.col]
-            # a negative click (right button), then the hover preview elsewhere for the picture
-            page.mouse.click(x + 40, y + 30, button="right")
+            # the protocol's second click, a negative click with the right button on the
+            # background pixel farthest from the object, then a hover preview for the picture
+            shown = decode_rows(page.evaluate(_CANVAS_RLE, "overlay"))
+            clicker = Clicker(sample.gt, sample.ignore, clicks=[c])
+            c2 = clicker.make_next_click(shown)
+            x2, y2 = client_xy(page, c2.row, c2.col, sample.gt.shape)
+            page.mouse.click(x2, y2, button="left" if c2.is_positive else "right")
             page.wait_for_function("() => window.misStats.clicks.length === 5")
-            assert page.evaluate("window.misStats.clicks[4].positive") is False
-            page.mouse.move(x - 60, y - 40)
-            page.wait_for_timeout(400)
+            far = np.unravel_index(np.argmax(distance_transform_edt(~sample.gt)), sample.gt.shape)
+            x3, y3 = client_xy(page, int(far[0]), int(far[1]), sample.gt.shape)
+            page.mouse.click(x3, y3, button="right")
+            page.wait_for_function("() => window.misStats.clicks.length === 6")
+            last = page.evaluate("() => window.misStats.clicks[5]")
+            assert (last["row"], last["col"], last["positive"]) == (int(far[0]), int(far[1]), False)
+            assert page.locator("#n-clicks").inner_text() == "3"
+            # hover over the background half-way between the object and the negative click
+            page.mouse.move((x + x3) / 2, (y + y3) / 2)
+            page.wait_for_timeout(500)
 
             shot = tmp_path / "annotate.png"
             page.screenshot(path=str(shot))

@@ -8,7 +8,7 @@
   const overlay = $("overlay");
   const hoverCanvas = $("hover");
   const points = $("points");
-  const MASK_RGBA = [37, 99, 235, 255];
+  const MASK_RGBA = [30, 144, 255, 255];
   const HOVER_RGBA = [250, 204, 21, 255];
 
   const state = {
@@ -17,7 +17,7 @@
     pendingHover: null, hoverInFlight: false,
   };
   // Read by the browser test and the benchmark: per-click timings and the last mask.
-  const stats = { clicks: [], lastMask: null, ready: false, opened: null };
+  const stats = { clicks: [], lastMask: null, lastHover: null, ready: false, opened: null };
   window.misStats = stats;
 
   function setMessage(text, info) {
@@ -67,6 +67,35 @@
       const n = counts[i];
       if (i & 1) px.fill(color, pos, pos + n);
       pos += n;
+    }
+    ctx.putImageData(img, 0, 0);
+  }
+
+  // The hover preview is drawn as an outline (2 px: the region's inner and outer border), so
+  // it does not tint the current mask it usually contains.
+  function drawOutline(canvas, rle, rgba) {
+    const [h, w] = rle.size;
+    if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+    const on = new Uint8Array(w * h);
+    const counts = rle.counts;
+    let pos = 0;
+    for (let i = 0; i < counts.length; i++) {
+      if (i & 1) on.fill(1, pos, pos + counts[i]);
+      pos += counts[i];
+    }
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    const img = ctx.createImageData(w, h);
+    const px = new Uint32Array(img.data.buffer);
+    const color = packColor(rgba);
+    for (let r = 0; r < h; r++) {
+      const row = r * w;
+      for (let c = 0; c < w; c++) {
+        const v = on[row + c];
+        if ((c > 0 && on[row + c - 1] !== v) || (c + 1 < w && on[row + c + 1] !== v) ||
+            (r > 0 && on[row - w + c] !== v) || (r + 1 < h && on[row + w + c] !== v)) {
+          px[row + c] = color;
+        }
+      }
     }
     ctx.putImageData(img, 0, 0);
   }
@@ -206,7 +235,8 @@
     api("/api/hover", { index, row, col })
       .then((r) => {
         if (state.version === version && state.index === index && $("hover-toggle").checked) {
-          drawMask(hoverCanvas, r.mask, HOVER_RGBA);
+          drawOutline(hoverCanvas, r.mask, HOVER_RGBA);
+          stats.lastHover = r.mask;
         }
       })
       .catch(() => {})  // a preview that fails is simply not shown
