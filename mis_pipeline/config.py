@@ -841,6 +841,10 @@ class ModelConfig(_Section):
     click_radius: int = spec(5, doc="Radius (px) of the click disks in the click maps (SimpleClick, MIS: 5).", ge=0)
     head_dropout: float = spec(0.1, doc="Dropout before the head's last 1x1 convolution (SimpleClick: 0.1).",
                                ge=0, lt=1)
+    reference: bool = spec(
+        False, doc="RefCut reference branch: the two prompt MLPs of eq. 7 (mis_pipeline.refcut), "
+        "set by train.mode 'refcut'.",
+    )
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,10 @@ class SimpleClickModel(nn.Module):
         self.click_embed = nn.Conv2d(3, arch.embed_dim, kernel_size=p, stride=p)
         self.neck = SimpleFeaturePyramid(arch.embed_dim, arch.neck_dims)
         self.head = MLPHead(arch.neck_dims, arch.head_channels, cfg.head_dropout)
+        if getattr(cfg, "reference", False):  # RefCut's prompt generator (mis_pipeline.refcut.prompt)
+            from ..refcut.prompt import ReferencePromptGenerator
+
+            self.rpg = ReferencePromptGenerator(arch.embed_dim)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -188,6 +192,21 @@ class SimpleClickModel(nn.Module):
             raise ValueError(f"prev_mask must be {(image.shape[0], 1, *hw)}, got {tuple(prev_mask.shape)}")
         maps = self.click_maps(points, labels, valid, hw).to(prev_mask.dtype)
         return self.forward_maps(image, torch.cat([prev_mask, maps], dim=1), prompt=prompt)
+
+    def reference_prompt(
+        self, image: torch.Tensor, pos_mask: torch.Tensor | None = None, neg_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """RefCut prompt ``(B, D)`` of a reference ``image (B, 3, H, W)`` and masks ``(B, H, W)``
+        (bool/float, or None when missing): one :meth:`encode_reference` pass, eq. 6 pooling and
+        the eq. 7 MLPs (:class:`~mis_pipeline.refcut.prompt.ReferencePromptGenerator`). Zeros
+        without a backbone pass when both masks are None. Needs ``model.reference``."""
+        if not hasattr(self, "rpg"):
+            from ..errors import ConfigError
+
+            raise ConfigError("model.reference", False, "true (a model trained with train.mode 'refcut')")
+        from ..refcut.prompt import reference_prompt
+
+        return reference_prompt(self, self.rpg, image, pos_mask, neg_mask)
 
     def encode_reference(self, image: torch.Tensor) -> torch.Tensor:
         """Backbone tokens ``(B, N, D)`` of ``image (B, 3, H, W)`` with no click tokens (RefCut's

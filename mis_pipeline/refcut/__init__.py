@@ -23,6 +23,10 @@ _LAZY = {
     "masked_average_pool": "prompt",
     "resize_mask_to_grid": "prompt",
     "token_grid": "prompt",
+    "reference_prompt": "prompt",
+    "attach_reference_branch": "prompt",
+    "PartPairDataset": "pairs",
+    "MinedPairDataset": "mined",
 }
 
 __all__ = sorted(_LAZY)

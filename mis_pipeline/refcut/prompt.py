@@ -34,6 +34,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = [
+    "reference_prompt",
+    "attach_reference_branch",
     "resize_mask_to_grid",
     "masked_average_pool",
     "token_grid",
@@ -120,6 +122,51 @@ class ReferencePromptGenerator(nn.Module):
         return prompt
 
 
+def reference_prompt(model: Any, rpg: ReferencePromptGenerator, image: torch.Tensor,
+                     pos_mask: torch.Tensor | None = None, neg_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Prompt ``(B, D)`` of a reference: ``model.encode_reference(image)`` once, then ``rpg``.
+
+    ``image (B, 3, H, W)`` float in [0, 1] (or uint8); masks ``(B, H, W)`` or None. When the
+    model pads inputs to whole patches (``model.token_grid`` / ``model.patch_size``), the masks
+    are zero-padded the same way before the resize, so each token pools exactly its patch.
+    Both masks None: zeros, and no backbone pass.
+    """
+    b = image.shape[0]
+    if pos_mask is None and neg_mask is None:
+        return torch.zeros(b, rpg.dim, dtype=torch.float32, device=image.device)
+    for name, m in (("positive", pos_mask), ("negative", neg_mask)):
+        if m is not None and (m.ndim != 3 or m.shape[0] != b or tuple(m.shape[-2:]) != tuple(image.shape[-2:])):
+            raise ValueError(f"{name} reference mask must be (B, H, W) = {(b, *image.shape[-2:])}, "
+                             f"got {tuple(m.shape)}")
+    tokens = model.encode_reference(image)
+    hw = (int(image.shape[-2]), int(image.shape[-1]))
+    if hasattr(model, "token_grid") and hasattr(model, "patch_size"):
+        grid = tuple(model.token_grid(hw))
+        p = int(model.patch_size)
+        pad = (0, grid[1] * p - hw[1], 0, grid[0] * p - hw[0])
+        if any(pad):
+            pos_mask = None if pos_mask is None else F.pad(pos_mask.float(), pad)
+            neg_mask = None if neg_mask is None else F.pad(neg_mask.float(), pad)
+    else:
+        grid = token_grid(hw, tokens.shape[1])
+    return rpg(tokens, grid, pos_mask, neg_mask)
+
+
+def attach_reference_branch(model: Any, *, hidden_ratio: float = 1.0, mask_resize: str = "area") -> Any:
+    """Give a package model (``SimpleClickModel``) RefCut's prompt generator in place, if it has
+    none, and record ``model.reference = True`` in its config so checkpoints rebuild it. The
+    generator's output layers start at zero: the model still computes exactly what it did."""
+    from dataclasses import replace
+
+    if not hasattr(model, "rpg"):
+        dim = int(model.embed_dim)
+        p = next(model.parameters())
+        model.rpg = ReferencePromptGenerator(dim, hidden_ratio=hidden_ratio, mask_resize=mask_resize).to(p.device)
+    if hasattr(model, "cfg") and not getattr(model.cfg, "reference", False):
+        model.cfg = replace(model.cfg, reference=True)
+    return model
+
+
 class RefCutModel(nn.Module):
     """A click model with RefCut's reference branch.
 
@@ -139,12 +186,7 @@ class RefCutModel(nn.Module):
     def reference_prompt(self, ref_image, pos_mask=None, neg_mask=None):
         """Prompt ``(B, D)`` for a reference ``ref_image (B, 3, H, W)`` float in [0, 1]; zeros
         (without a backbone call) when both masks are missing."""
-        if pos_mask is None and neg_mask is None:
-            b = ref_image.shape[0]
-            return torch.zeros(b, self.rpg.dim, dtype=ref_image.dtype, device=ref_image.device)
-        tokens = self.model.encode_reference(ref_image)
-        grid = token_grid(tuple(ref_image.shape[-2:]), tokens.shape[1])
-        return self.rpg(tokens, grid, pos_mask, neg_mask)
+        return reference_prompt(self.model, self.rpg, ref_image, pos_mask, neg_mask)
 
     def forward(self, image, prev_mask, points, labels, valid, *, prompt=None):
         return self.model(image, prev_mask, points, labels, valid, prompt=prompt)

@@ -160,3 +160,75 @@ def test_generator_errors():
         masked_average_pool(torch.zeros(1, 5, 3), torch.zeros(1, 2, 2))
     with pytest.raises(ValueError, match="dim"):
         ReferencePromptGenerator(0)
+
+
+# --------------------------------------------------------------------------- the package model
+def _simpleclick(reference=True):
+    from mis_pipeline.config import ModelConfig
+    from mis_pipeline.model import build_model
+
+    return build_model(ModelConfig(arch="vit_test", img_size=64, init="random", window=0,
+                                   reference=reference)).eval()
+
+
+def test_simpleclick_reference_branch_empty_masks_equal_plain():
+    model = _simpleclick()
+    _randomise(model.rpg)
+    image, prev, points, labels, valid = _inputs(b=2, hw=64)
+    ref = torch.rand(2, 3, 70, 70)  # not a multiple of the patch size: masks padded as the image
+    empty = torch.zeros(2, 70, 70, dtype=torch.bool)
+    with torch.no_grad():
+        plain = model(image, prev, points, labels, valid)
+        prompt = model.reference_prompt(ref, empty, empty)
+        assert torch.all(prompt == 0)
+        assert torch.allclose(model(image, prev, points, labels, valid, prompt=prompt), plain, atol=1e-6)
+        full = torch.ones(2, 70, 70, dtype=torch.bool)
+        p = model.reference_prompt(ref, full, None)
+        assert p.shape == (2, model.embed_dim) and not torch.allclose(
+            model(image, prev, points, labels, valid, prompt=p), plain)
+        # eq. 6 on the padded grid: the full 70x70 mask pools every token weighted by its coverage
+        tokens = model.encode_reference(ref)
+        grid = model.token_grid((70, 70))
+        w = torch.zeros(grid[0] * 16, grid[1] * 16)
+        w[:70, :70] = 1
+        cover = torch.nn.functional.avg_pool2d(w[None, None], 16)[0, 0].flatten()
+        pooled = (tokens * cover[None, :, None]).sum(1) / cover.sum()
+        assert torch.allclose(p, model.rpg.pos_mlp(pooled), atol=1e-5)
+
+
+def test_simpleclick_reference_prompt_is_one_backbone_pass():
+    model = _simpleclick()
+    calls = []
+    encode = model.encode
+    model.encode = lambda *a, **k: (calls.append(1), encode(*a, **k))[1]
+    ref = torch.rand(1, 3, 64, 64)
+    pos = torch.zeros(1, 64, 64, dtype=torch.bool)
+    pos[:, 10:40, 10:40] = True
+    with torch.no_grad():
+        model.reference_prompt(ref, pos, ~pos)
+        assert len(calls) == 1
+        model.reference_prompt(ref, None, None)
+        assert len(calls) == 1
+
+
+def test_attach_branch_keeps_outputs_and_checkpoints(tmp_path):
+    from mis_pipeline.model import load_checkpoint, save_checkpoint
+    from mis_pipeline.refcut import attach_reference_branch
+
+    plain = _simpleclick(reference=False)
+    with pytest.raises(Exception, match="model.reference"):
+        plain.reference_prompt(torch.rand(1, 3, 64, 64), torch.ones(1, 64, 64))
+    image, prev, points, labels, valid = _inputs(b=1, hw=64)
+    with torch.no_grad():
+        before = plain(image, prev, points, labels, valid)
+        model = attach_reference_branch(plain)
+        assert model.cfg.reference and hasattr(model, "rpg")
+        p = model.reference_prompt(torch.rand(1, 3, 64, 64), torch.ones(1, 64, 64, dtype=torch.bool))
+        assert torch.all(p == 0)  # zero-initialised output layers: the plain model at the start
+        assert torch.allclose(model(image, prev, points, labels, valid, prompt=p), before, atol=1e-6)
+    _randomise(model.rpg)
+    save_checkpoint(model, tmp_path / "ck")
+    loaded, meta = load_checkpoint(tmp_path / "ck")
+    assert meta["model"]["reference"] is True
+    for k, v in model.rpg.state_dict().items():
+        assert torch.equal(loaded.rpg.state_dict()[k], v)
