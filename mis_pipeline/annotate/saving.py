@@ -5,8 +5,13 @@ Layout of the output folder ``MASKS``::
     MASKS/<stem>.png          L mode, 0 = background, 255 = object, the image's size
     MASKS/annotations.json    COCO: images, one annotation per saved mask (compressed RLE),
                               one category "object"
-    MASKS/pairs.csv           image,mask (paths relative to MASKS): the ``folder`` dataset of
+    MASKS/pairs.csv           image,mask: the ``folder`` dataset of
                               ``mis evaluate --dataset folder --data MASKS``
+
+Image paths in both index files (COCO ``file_name``, the ``image`` column) are relative to
+MASKS, the folder that holds them (``../images/a.jpg``), so each file resolves on its own:
+``mis train --mode finetune --data MASKS`` (pairs.csv) and ``--data MASKS/annotations.json``
+(COCO, image root = the JSON's folder) read the images, never the mask PNGs of the same stem.
 
 Every file is written to a temporary file in the same folder and renamed over the old one
 (``os.replace``), so a crash leaves either the old or the new version, never half a file.
@@ -134,10 +139,16 @@ class MaskStore:
         return sorted(self._saved)
 
     # ------------------------------------------------------------------ writing
+    def file_name(self, entry: ImageEntry) -> str:
+        """Path of the image relative to the output folder (POSIX): COCO ``file_name`` and the
+        ``image`` column of pairs.csv, so both files resolve from the folder that holds them."""
+        return Path(os.path.relpath(entry.path, self.out_dir)).as_posix()
+
     def _image_id(self, entry: ImageEntry) -> int:
-        if entry.image_id not in self._ids:
-            self._ids[entry.image_id] = max(self._ids.values(), default=0) + 1
-        return self._ids[entry.image_id]
+        key = self.file_name(entry)
+        if key not in self._ids:
+            self._ids[key] = max(self._ids.values(), default=0) + 1
+        return self._ids[key]
 
     def _remember(self, entry: ImageEntry, mask: np.ndarray) -> None:
         h, w = mask.shape
@@ -174,7 +185,7 @@ class MaskStore:
         for idx in sorted(self._saved):
             e = self.images.entry(idx)
             h, w = self._saved[idx]
-            images.append({"id": self._ids[e.image_id], "file_name": e.image_id, "height": h, "width": w,
+            images.append({"id": self._image_id(e), "file_name": self.file_name(e), "height": h, "width": w,
                            "mask_file": self.mask_path(e).name})
         return {
             "info": {
@@ -195,5 +206,5 @@ class MaskStore:
         for idx in sorted(self._saved):
             e = self.images.entry(idx)
             # Relative paths keep MASKS and the image folder movable together.
-            writer.writerow([Path(os.path.relpath(e.path, self.out_dir)).as_posix(), self.mask_path(e).name])
+            writer.writerow([self.file_name(e), self.mask_path(e).name])
         atomic_write(self.out_dir / PAIRS_NAME, buf.getvalue().encode("utf-8"))

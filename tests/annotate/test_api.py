@@ -103,7 +103,7 @@ def test_save_writes_png_coco_and_pairs_and_survives_a_restart(client, annotator
     assert set(np.unique(png)) <= {0, 255}
     assert np.array_equal(png == 255, mask)
     coco = json.loads((out / "annotations.json").read_text())
-    assert [im["file_name"] for im in coco["images"]] == ["a0.png"]
+    assert [im["file_name"] for im in coco["images"]] == ["../images/a0.png"]
     assert coco["images"][0]["height"] == 72 and coco["images"][0]["width"] == 96
     (ann,) = coco["annotations"]
     assert ann["image_id"] == coco["images"][0]["id"] and ann["iscrowd"] == 0
@@ -115,16 +115,24 @@ def test_save_writes_png_coco_and_pairs_and_survives_a_restart(client, annotator
     assert ds.ids == ["a0"]
     sample = ds.load(0)
     assert np.array_equal(sample.gt, mask) and sample.image.shape == (72, 96, 3)
-    # ... and a COCO input of fine-tuning, with the image folder as root
-    cds = CocoDataset(image_dir, out / "annotations.json")
+    # ... and an input of fine-tuning, as pairs.csv or as COCO (image root = the JSON's folder)
+    from mis_pipeline.train.loop import DataSpec, open_annotated
+
+    cds = CocoDataset(out)
     assert np.array_equal(cds.load(0).gt, mask)
+    assert np.array_equal(cds.load(0).image, sample.image)
+    for data in (out, out / "annotations.json"):
+        ads = open_annotated(DataSpec("finetune", str(data)), PipelineConfig())
+        assert len(ads.source) == 1
+        src = ads.source.load(0)
+        assert np.array_equal(src.gt, mask) and np.array_equal(src.image, sample.image)
     # a second save of another image keeps the first and the ids
     j = index_of(client, "a2.png")
     open_image(client, h, j)
     click(client, h, j, 30, 30)
     client.post("/api/save", json={"index": j}, headers=h)
     coco2 = json.loads((out / "annotations.json").read_text())
-    assert [im["file_name"] for im in coco2["images"]] == ["a0.png", "a2.png"]
+    assert [im["file_name"] for im in coco2["images"]] == ["../images/a0.png", "../images/a2.png"]
     assert coco2["images"][0]["id"] == coco["images"][0]["id"]
     assert len(open_dataset("folder", out)) == 2
     # restart: the saved state is shown
