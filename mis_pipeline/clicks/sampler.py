@@ -66,16 +66,47 @@ class _Region:
 
 
 class _CropRegion(_Region):
-    """True pixels of a crop ``[r0:, c0:]`` of width ``w`` (crop order = image order)."""
+    """True pixels of a bool crop whose top-left pixel is ``(r0, c0)`` of the image (row-major
+    order in the crop is the image's). Indexed through per-row counts: building it is one
+    row reduction, and each drawn pixel costs one row's ``flatnonzero``, instead of listing
+    every candidate (which dominated the cost on large proposals)."""
 
     def __init__(self, crop: np.ndarray, r0: int, c0: int) -> None:
-        self.flat = np.flatnonzero(crop)
-        self.count = int(self.flat.size)
-        self.r0, self.c0, self.w = r0, c0, crop.shape[1]
+        import cv2
+
+        self.crop, self.r0, self.c0 = crop, r0, c0
+        if crop.size == 0:
+            self.cum = np.zeros(1, np.int64)
+        else:
+            rows = cv2.reduce(crop.view(np.uint8), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
+            self.cum = np.cumsum(rows.ravel(), dtype=np.int64)
+        self.count = int(self.cum[-1])
 
     def pixel(self, u: int) -> tuple[int, int]:
-        r, c = divmod(int(self.flat[u]), self.w)
-        return r + self.r0, c + self.c0
+        r = int(np.searchsorted(self.cum, u, side="right"))
+        before = int(self.cum[r - 1]) if r > 0 else 0
+        return r + self.r0, int(np.flatnonzero(self.crop[r])[u - before]) + self.c0
+
+
+class _RingRegion(_Region):
+    """``dilated & ~mask`` on a crop, indexed like :class:`_CropRegion` without building the
+    ring: its row counts are the dilation's minus the mask's (the mask lies inside its
+    dilation), and a drawn row is combined on demand."""
+
+    def __init__(self, dil: np.ndarray, crop: np.ndarray, r0: int, c0: int) -> None:
+        import cv2
+
+        self.dil, self.crop, self.r0, self.c0 = dil, crop, r0, c0
+        rows_d = cv2.reduce(dil, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+        rows_m = cv2.reduce(crop.view(np.uint8), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+        self.cum = np.cumsum(rows_d - rows_m, dtype=np.int64)
+        self.count = int(self.cum[-1])
+
+    def pixel(self, u: int) -> tuple[int, int]:
+        r = int(np.searchsorted(self.cum, u, side="right"))
+        before = int(self.cum[r - 1]) if r > 0 else 0
+        row = (self.dil[r] != 0) & ~self.crop[r]
+        return r + self.r0, int(np.flatnonzero(row)[u - before]) + self.c0
 
 
 class _ListRegion(_Region):
@@ -221,16 +252,17 @@ def sample_clicks(
             # Dilation treats the outside as unset, which the crop's margin of `reach`
             # pixels (or the image edge) makes exact. `reach` iterations of a 3x3 kernel are
             # one (2 reach + 1)^2 square: OpenCV's dilate costs O(reach) per pixel, an
-            # unnormalised box sum (> 0) O(1), faster from about reach 8 (60 vs 120 us at 27).
+            # unnormalised box sum O(1) (saturated to 255 in uint8, then 0/1 by a threshold),
+            # faster from about reach 8 (60 vs 120 us at 27 on a 360^2 crop).
             if reach <= 8:
-                dil = cv2.dilate(crop, np.ones((3, 3), np.uint8), iterations=reach) != 0
+                dil = cv2.dilate(crop, np.ones((3, 3), np.uint8), iterations=reach)
             else:
                 side = 2 * reach + 1
-                depth = cv2.CV_16U if side * side < 65536 else cv2.CV_32S
-                dil = cv2.boxFilter(
-                    crop, depth, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT
-                ) != 0
-            return _CropRegion(dil & ~crop.view(bool), g0, h0)
+                sums = cv2.boxFilter(
+                    crop, cv2.CV_8U, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT
+                )
+                dil = cv2.threshold(sums, 0, 1, cv2.THRESH_BINARY)[1]
+            return _RingRegion(dil, crop.view(bool), g0, h0)
 
         def other_region() -> _Region:
             if other is not None:
