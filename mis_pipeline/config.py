@@ -565,7 +565,10 @@ class ClickConfig(_Section):
         0.0, doc="Probability that the first click ignores the inner region (RITM sfc_full_inner_prob).",
         ge=0, le=1)
     radius: int = spec(5, doc="Radius (px) of the click disks in the click maps.", ge=0)
-    min_object_area: int = spec(80, doc="Proposals smaller than this (px, after augmentation) are re-drawn.", ge=0)
+    min_object_area: int = spec(
+        80, doc="Proposals smaller than this (px, after augmentation) are re-drawn. (The reference "
+        "removes them instead and trains on an empty target with negative clicks only, what "
+        "sample_clicks gives for an empty mask.)", ge=0)
     next_click_threshold: float = spec(
         0.49, doc="Iterative training: probability threshold of the error regions (RITM 0.49).",
         gt=0, lt=1)
