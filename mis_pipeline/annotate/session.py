@@ -89,7 +89,8 @@ class AnnotationSession:
         """
         image = self.images.load(index)
         t0 = time.perf_counter()
-        self.predictor.reset(image)
+        # a writable copy: the cached pixels stay read-only, and predictors may own their input
+        self.predictor.reset(np.array(image))
         dt = time.perf_counter() - t0
         self.index = index
         self._shape = (int(image.shape[0]), int(image.shape[1]))
