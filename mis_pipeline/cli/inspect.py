@@ -24,7 +24,12 @@ def register(app: typer.Typer) -> None:
             [], "--set", "-s", help="With --proposals: override e.g. data.proposals.sampler=uniform."
         ),
     ) -> None:
-        """Print a tree store's summary: images stored and failed by reason, bytes per merge."""
+        """Print a tree store's summary: images stored and failed by reason, bytes per merge.
+
+        Bytes per merge is the whole store on disk divided by the number of merges, shown as
+        its four parts: structure (trees/child_*), costs (trees/cost), records (one row per
+        image) and metadata (the zarr.json files, with the resolved configuration).
+        """
         from ..store import TreeStore
 
         ts = TreeStore.open(store)

@@ -43,9 +43,16 @@ def disk_usage(path: str | os.PathLike[str]) -> int:
 class StoreSummary:
     """Counts and sizes of a store (what ``mis inspect`` prints).
 
-    ``bytes_per_merge`` counts every file of the store (records, trees, costs, metadata);
-    ``structure_bytes_per_merge`` only the ``trees/child_*`` files (the children);
-    ``cost_bytes_per_merge`` only ``trees/cost``.
+    Sizes are bytes on disk, divided by the number of merges for the ``*_per_merge`` figures.
+    The four parts add up to the total:
+
+    - ``structure_bytes``: ``trees/child_rank`` and ``trees/child_nbr`` (the tree shapes);
+    - ``cost_bytes``: ``trees/cost`` (the merge costs);
+    - ``records_bytes``: ``records/`` (one row per image: id, source path, status and failure
+      reason, sizes, grid, offset into the trees);
+    - ``metadata_bytes``: the rest, the Zarr metadata files (the root ``zarr.json`` holds the
+      resolved configuration and the commit marker; one small ``zarr.json`` per group and
+      array). Records and metadata grow with the number of images, not of merges.
     """
 
     path: str
@@ -60,7 +67,16 @@ class StoreSummary:
     backbones: tuple[str, ...]
     package_version: str
     cost_max_relative_error: float
+    records_bytes: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metadata_bytes(self) -> int:
+        """Bytes of everything but the trees and records arrays (Zarr metadata files)."""
+        return max(self.total_bytes - self.structure_bytes - self.cost_bytes - self.records_bytes, 0)
+
+    def _per_merge(self, nbytes: int) -> float:
+        return nbytes / self.n_merges if self.n_merges else float("nan")
 
     @property
     def bytes_per_merge(self) -> float:
@@ -86,8 +102,11 @@ class StoreSummary:
             f"backbone         {', '.join(self.backbones) or '-'}",
             f"merges           {self.n_merges}",
             f"size on disk     {self.total_bytes / 1e6:.3f} MB",
-            f"bytes per merge  {self.bytes_per_merge:.3f} (structure {self.structure_bytes_per_merge:.3f}, "
-            f"costs {self.cost_bytes_per_merge:.3f}; cost rel. error <= {self.cost_max_relative_error:.2g})",
+            f"bytes per merge  {self.bytes_per_merge:.3f} = structure {self.structure_bytes_per_merge:.3f}"
+            f" + costs {self.cost_bytes_per_merge:.3f} + records {self._per_merge(self.records_bytes):.3f}"
+            f" + metadata {self._per_merge(self.metadata_bytes):.3f}",
+            "                 (structure: trees/child_*; costs: trees/cost, rel. error <= "
+            f"{self.cost_max_relative_error:.2g}; records: per-image rows; metadata: zarr.json)",
             f"written by       mis-pipeline {self.package_version}",
         ]
         return out
@@ -308,6 +327,7 @@ class TreeStore:
             if local
             else 0,
             cost_bytes=disk_usage(Path(self.path) / "trees" / "cost") if local else 0,
+            records_bytes=disk_usage(Path(self.path) / "records") if local else 0,
             backbones=tuple(sorted(set(self._cols["backbone"][self._live][status == STATUS_OK].tolist()))),
             package_version=str(self.attrs.get("package_version", "")),
             cost_max_relative_error=float(self.attrs["cost_codec"]["max_relative_error"]),

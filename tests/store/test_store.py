@@ -191,7 +191,17 @@ def test_summary_and_dask(tmp_path, trees):
     assert (s.n_images, s.n_ok, s.n_failed, s.n_merges) == (len(recs) + 3, len(recs), 3, n_merges)
     assert s.failed_by_reason == {"empty": 2, "too_small": 1}
     assert 0 < s.structure_bytes < s.total_bytes and s.bytes_per_merge > 0
-    assert any("bytes per merge" in line for line in s.lines())
+    # the parts of the total add up: structure + costs + records + metadata (zarr.json files)
+    from mis_pipeline.store import disk_usage
+
+    assert s.records_bytes == disk_usage(path / "records") > 0
+    meta = sum(f.stat().st_size for f in path.rglob("zarr.json")
+               if not {"child_rank", "child_nbr", "cost", "records"} & set(f.relative_to(path).parts))
+    assert s.metadata_bytes == meta > 0
+    assert s.structure_bytes + s.cost_bytes + s.records_bytes + s.metadata_bytes == s.total_bytes
+    line = next(line for line in s.lines() if line.startswith("bytes per merge"))
+    parts = [float(x) for x in line.replace("=", "+").split("+")[1:] for x in [x.split()[-1]]]
+    assert sum(parts) == pytest.approx(s.bytes_per_merge, abs=2e-3)
     d = store.to_dask()
     expected = np.concatenate([round_costs(r.tree.cost, 10) for r in recs])
     np.testing.assert_array_equal(d["cost"].compute(), expected)
