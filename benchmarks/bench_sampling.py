@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -150,7 +151,13 @@ def main() -> None:
         "images": [f.name for f in files],
         "tree_build_s": build_s,
         "grid_shapes": [list(t.grid_shape) for t in trees],
-        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(), "torch_threads": 1},
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "load_average_1min_at_end": os.getloadavg()[0],
+            "torch_threads": 1,
+        },
         "results": {k: round(v, 3) for k, v in res.items()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
