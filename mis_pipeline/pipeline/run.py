@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,14 +182,15 @@ def preprocess(
         try:
             for batch in batches:
                 records = batch_to_records(batch, name)
-                writer.commit(records)
-                for r in records:
-                    if r.ok:
-                        n_ok += 1
-                    else:
-                        n_failed += 1
-                        by_reason[r.reason] = by_reason.get(r.reason, 0) + 1
-                done += len(records)
+                with _sigint_deferred():  # a commit and its count are one step for Ctrl-C
+                    writer.commit(records)
+                    for r in records:
+                        if r.ok:
+                            n_ok += 1
+                        else:
+                            n_failed += 1
+                            by_reason[r.reason] = by_reason.get(r.reason, 0) + 1
+                    done += len(records)
                 if on_progress is not None:
                     on_progress(done, len(todo))
         except KeyboardInterrupt as exc:
@@ -218,6 +221,30 @@ def preprocess(
 def _is_store(out: str | os.PathLike[str]) -> bool:
     """Whether ``out`` already holds a (possibly half-created) Zarr group: a resume."""
     return (Path(out) / "zarr.json").is_file()
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold SIGINT back until the block ends, then deliver it (main thread only).
+
+    Ctrl-C during a commit then lands before or after it, never between the store's commit
+    marker and this run's counts, so the "N images committed" of the interrupt is exact.
+    (The store itself is consistent at any instant, even under SIGKILL.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received and previous is not signal.SIG_IGN:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            else:  # SIG_DFL or a handler set outside Python
+                raise KeyboardInterrupt
 
 
 def _close_quietly(batches: Any) -> None:

@@ -37,6 +37,12 @@ def small_corpus(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def make_corpus():
+    """``make_corpus(root, n, seed=0)`` writes a generated corpus (see :func:`write_corpus`)."""
+    return write_corpus
+
+
+@pytest.fixture(scope="session")
 def mis_script() -> str:
     """The ``mis`` console script of this environment."""
     path = Path(sys.executable).parent / "mis"
