@@ -104,17 +104,17 @@ def render_preview(ds: Any, image_index: int, path: str | Path, *, n_samples: in
     the trainer sees when the epoch is long enough), each titled with its sample index, node
     id, node depth, area and click counts.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    # A Figure without pyplot: no global backend switch (notebooks keep inline plots), no
+    # figure registry to leak.
+    from matplotlib.figure import Figure
 
     image = ds.load_image(image_index)
     tree = ds.tree(image_index)
     indices = sample_indices_of_image(ds, image_index, n_samples, epoch)
     ncols = max(len(levels) + 1, min(max(len(indices), 1), 6))
     nrows = 1 + math.ceil(len(indices) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols, 2.5 * nrows), squeeze=False)
+    fig = Figure(figsize=(2.4 * ncols, 2.5 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     image_id = str(ds.image_ids[image_index])
@@ -140,7 +140,6 @@ def render_preview(ds: Any, image_index: int, path: str | Path, *, n_samples: in
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
-    plt.close(fig)
     return out
 
 

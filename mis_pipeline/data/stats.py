@@ -64,12 +64,10 @@ class ProposalStats:
 
     def plot(self, path: str | Path) -> Path:
         """Histograms of area and depth, one PNG."""
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: no global backend switch
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
+        fig = Figure(figsize=(9, 3.2))
+        ax1, ax2 = fig.subplots(1, 2)
         ax1.hist(self.area, bins=np.linspace(0, 1, 41), color="#3070b0")
         ax1.axvline(self.min_area, color="#c03030", ls="--", lw=1, label=f"min_area {self.min_area:g}")
         ax1.set_xlabel("proposal area (fraction of the patch grid)")
@@ -85,7 +83,6 @@ class ProposalStats:
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=100)
-        plt.close(fig)
         return out
 
 
