@@ -14,10 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config import ClickConfig
+
 if TYPE_CHECKING:
     import torch
 
 __all__ = ["click_maps", "click_maps_torch", "disk_offsets"]
+
+_RADIUS = ClickConfig().radius  # MIS: 5
 
 
 @lru_cache(maxsize=16)
@@ -44,7 +48,7 @@ def _hw(hw: object) -> tuple[int, int]:
 
 
 def click_maps(
-    points: np.ndarray, labels: np.ndarray, valid: np.ndarray, hw: tuple[int, int], radius: int = 5
+    points: np.ndarray, labels: np.ndarray, valid: np.ndarray, hw: tuple[int, int], radius: int = _RADIUS
 ) -> np.ndarray:
     """Disk maps of one click set.
 
@@ -94,7 +98,7 @@ def click_maps_torch(
     labels: torch.Tensor,
     valid: torch.Tensor,
     hw: tuple[int, int],
-    radius: int = 5,
+    radius: int = _RADIUS,
 ) -> torch.Tensor:
     """Disk maps of a batch of click sets, on the inputs' device, with no loop over the batch.
 
