@@ -37,7 +37,7 @@ def test_model_predictor_clicks_match_the_direct_prediction(tiny_run, image_dir,
     h = {"X-MIS-Session": r["session"]}
     assert client.post("/api/open", json={"index": 0}, headers=h).status_code == 200
     direct = make_predictor("model", cfg)
-    image = np.asarray(Image.open(annotator.images.entries[0].path).convert("RGB"))
+    image = np.array(Image.open(annotator.images.entries[0].path).convert("RGB"))
     direct.reset(image)
     clicks = [Click(30, 30, True), Click(60, 10, False)]
     prob = np.zeros(image.shape[:2], np.float32)
