@@ -59,7 +59,8 @@ def _descend(children: np.ndarray, n: int, alpha: float, rng: np.random.Generato
     p = 1.0
     # The stop test comes first, as in the paper and the reference C++ (which draws the
     # uniform before checking for a leaf): a leaf reached after a "go deeper" still consumes
-    # the next uniform.
+    # the next uniform. The C++ compares with <= (p and 0.5); for uniforms on [0, 1) that
+    # differs from the paper's < only on a set of probability zero (up to float granularity).
     while rng.random() < p and node >= n:
         node = int(children[node - n, 0 if rng.random() < 0.5 else 1])
         p *= alpha
