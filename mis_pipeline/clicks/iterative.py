@@ -65,6 +65,7 @@ def next_clicks(
     *,
     threshold: float = _DEFAULT.next_click_threshold,
     distance: str = _DEFAULT.next_click_distance,
+    workers: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The next training click of each sample of a batch (the reference's random-pixel rule).
 
@@ -80,6 +81,9 @@ def next_clicks(
         Error-region threshold (RITM/MIS training: 0.49).
     distance : "chamfer" | "exact"
         OpenCV's 5x5-mask approximation (the reference) or the exact Euclidean distance.
+    workers : int >= 1
+        Threads for the distance transforms (OpenCV releases the GIL). The random draws are
+        made afterwards in sample order, so the result does not depend on ``workers``.
 
     Returns
     -------
@@ -100,13 +104,27 @@ def next_clicks(
         raise ValueError(f"gt has shape {g.shape}; it must match prob's {p.shape}")
     g = g if g.dtype == bool else g > 0.5
     mask_size = 5 if distance == "chamfer" else cv2.DIST_MASK_PRECISE
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     b = p.shape[0]
+
+    def transforms(i: int) -> tuple:
+        fn = _region_dt(np.ascontiguousarray(g[i] & (p[i] < threshold)), mask_size)
+        fp = _region_dt(np.ascontiguousarray(~g[i] & (p[i] > threshold)), mask_size)
+        return fn, fp
+
+    if workers > 1 and b > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(workers, b)) as pool:
+            dts = list(pool.map(transforms, range(b)))
+    else:
+        dts = [transforms(i) for i in range(b)]
+
     points = np.zeros((b, 2), np.int32)
     labels = np.zeros(b, np.int8)
     found = np.zeros(b, bool)
-    for i in range(b):
-        fn = _region_dt(np.ascontiguousarray(g[i] & (p[i] < threshold)), mask_size)
-        fp = _region_dt(np.ascontiguousarray(~g[i] & (p[i] > threshold)), mask_size)
+    for i, (fn, fp) in enumerate(dts):
         fn_max = float(fn[0].max()) if fn is not None else 0.0
         fp_max = float(fp[0].max()) if fp is not None else 0.0
         positive = fn_max > fp_max

@@ -31,6 +31,9 @@ def test_equals_full_image_reference(distance):
         for x, y in zip(a, b, strict=True):
             assert np.array_equal(x, y) and x.dtype == y.dtype
         assert not a[2][0] and a[2][1:].all()
+        threaded = next_clicks(prob, gt, np.random.default_rng(seed), distance=distance, workers=3)
+        for x, y in zip(a, threaded, strict=True):
+            assert np.array_equal(x, y)
 
 
 def test_click_inside_larger_error_region_beyond_half_its_max_distance():
@@ -103,6 +106,8 @@ def test_accepts_torch_and_channel_dim():
         next_clicks(prob, gt[:, :10], np.random.default_rng(0))
     with pytest.raises(ValueError, match="distance"):
         next_clicks(prob, gt, np.random.default_rng(0), distance="manhattan")
+    with pytest.raises(ValueError, match="workers"):
+        next_clicks(prob, gt, np.random.default_rng(0), workers=0)
 
 
 def _layout(b=3, m=4):
