@@ -19,6 +19,7 @@ region), instead of the whole padded image; tests compare with the full-image re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -61,7 +62,7 @@ def _region_dt(region: np.ndarray, mask_size: int) -> tuple[np.ndarray, int, int
 def next_clicks(
     prob: Any,
     gt: Any,
-    rng: np.random.Generator,
+    rng: np.random.Generator | Sequence[np.random.Generator],
     *,
     threshold: float = _DEFAULT.next_click_threshold,
     distance: str = _DEFAULT.next_click_distance,
@@ -75,8 +76,9 @@ def next_clicks(
         Predicted foreground probability (the sigmoid of the logits).
     gt : same shape, bool or float (read as ``> 0.5``, as the reference)
         The training target.
-    rng : numpy.random.Generator
-        One integer is drawn per sample that gets a click.
+    rng : numpy.random.Generator, or a sequence of B of them
+        One integer is drawn per sample that gets a click, in sample order; with a sequence,
+        sample ``i`` draws from ``rng[i]`` (per-sample streams, independent of the batch).
     threshold : float
         Error-region threshold (RITM/MIS training: 0.49).
     distance : "chamfer" | "exact"
@@ -107,6 +109,14 @@ def next_clicks(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     b = p.shape[0]
+    if isinstance(rng, np.random.Generator):
+        rngs = [rng] * b
+    else:
+        rngs = list(rng)
+        if len(rngs) != b or not all(isinstance(r, np.random.Generator) for r in rngs):
+            raise ValueError(
+                f"rng must be a numpy Generator or a sequence of {b} of them (one per sample)"
+            )
 
     def transforms(i: int) -> tuple:
         fn = _region_dt(np.ascontiguousarray(g[i] & (p[i] < threshold)), mask_size)
@@ -136,7 +146,7 @@ def next_clicks(
         cand = np.flatnonzero(dt > max(fn_max, fp_max) / 2.0)
         if cand.size == 0:
             continue
-        r, c = divmod(int(cand[D.draw_pixel(rng, cand.size)]), dt.shape[1])
+        r, c = divmod(int(cand[D.draw_pixel(rngs[i], cand.size)]), dt.shape[1])
         points[i] = (r0 + r, c0 + c)
         labels[i] = 1 if positive else 0
         found[i] = True

@@ -96,6 +96,18 @@ def test_tie_is_negative_and_threshold_is_strict():
     assert not found[0]
 
 
+def test_per_sample_generators():
+    prob, gt = _batch(4)
+    seeds = [11, 12, 13, 14, 15, 16]
+    together = next_clicks(prob, gt, [np.random.default_rng(s) for s in seeds], workers=2)
+    for i, s in enumerate(seeds):
+        alone = next_clicks(prob[i : i + 1], gt[i : i + 1], np.random.default_rng(s))
+        for x, y in zip(together, alone, strict=True):
+            assert np.array_equal(x[i], y[0])
+    with pytest.raises(ValueError, match="sequence of 6"):
+        next_clicks(prob, gt, [np.random.default_rng(0)] * 5)
+
+
 def test_accepts_torch_and_channel_dim():
     prob, gt = _batch(2)
     a = next_clicks(prob, gt, np.random.default_rng(1))
