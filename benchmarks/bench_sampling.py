@@ -120,7 +120,9 @@ def main() -> None:
     tcfg = ClickConfig(other_source="tree")
     others = [other_mask(a[0], a[2], (CROP, CROP)) for a in nodes]
     pairs = [(masks[8 * i], others[i]) for i in range(len(nodes))]
-    res["sample_clicks_with_other_us"] = per_call_us(lambda p: sample_clicks(p[0], rng, tcfg, other=p[1]), pairs * 4)
+    # Same masks with and without the tree's "other objects" (other_source="tree").
+    res["sample_clicks_pairs_no_other_us"] = per_call_us(lambda p: sample_clicks(p[0], rng, ccfg), pairs * 4)
+    res["sample_clicks_pairs_with_other_us"] = per_call_us(lambda p: sample_clicks(p[0], rng, tcfg, other=p[1]), pairs * 4)
 
     clicks = [sample_clicks(m, np.random.default_rng(i), ccfg) for i, m in enumerate(masks)]
     res["click_maps_numpy_us"] = per_call_us(lambda c: click_maps(c.points, c.labels, c.valid, (CROP, CROP)), clicks)
