@@ -211,3 +211,30 @@ def test_clicker_rejects_bad_shapes():
     c = Clicker(np.zeros((3, 3), bool))
     with pytest.raises(ValueError, match="shape"):
         c.make_next_click(np.zeros((4, 4), bool))
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_grabcut_person5_second_click_is_one_answer_in_300_calls(grabcut_dir):
+    # The real case: GrabCut person5, click 2 after the tree predictor's first answer:
+    # (182, 173) and (183, 173) tie exactly (squared distance 370); OpenCV's float32 values
+    # was (183, 173) or (182, 173) depending on the process. Asked 300 times over copies of the
+    # inputs at different memory offsets, the exact transform gives one answer.
+    from mis_pipeline.evaluate import make_predictor, open_dataset
+
+    ds = open_dataset("grabcut", grabcut_dir)
+    s = ds.load(ds.ids.index("person5"))
+    pred = make_predictor("tree")
+    pred.reset(s.image)
+    clicker = Clicker(s.gt, s.ignore)
+    first = clicker.make_next_click(np.zeros_like(s.gt))
+    prob = pred.predict(list(clicker.clicks), np.zeros(s.gt.shape, np.float32))
+    mask = prob > 0.49
+    not_clicked = clicker._not_clicked
+    answers = set()
+    for k in range(300):
+        buf = np.zeros(mask.size + k + 1, bool)[k + 1 :].reshape(mask.shape)
+        buf[...] = mask
+        answers.add(next_click(s.gt.copy(), buf, s.ignore.copy(), not_clicked.copy()))
+    assert first == Click(246, 159, True)
+    assert answers == {Click(182, 173, True)}
