@@ -8,8 +8,8 @@ mask the page shows, the first ``--clicks`` clicks of each image):
 - ``request_ms``: the whole API request in process (Starlette's TestClient: JSON, predictor,
   threshold, run-length encoding of the mask);
 - ``browser_ms``: in headless Chromium (Debian's package, driven by Playwright), from the
-  mouse-down handler to the animation frame after the overlay was drawn, server on
-  127.0.0.1 (what the page itself shows as click->overlay).
+  mouse-down event's time stamp to the animation frame after the overlay was drawn, server
+  on 127.0.0.1 (what the page itself shows as click->overlay).
 
 Two image sizes: GrabCut as published (0.09-0.31 megapixels) and the same images upscaled
 (bicubic; masks nearest) to 0.5 megapixels, the size of the goal (under 150 ms per click on

@@ -210,7 +210,8 @@
 
   function addClick(ev, positive) {
     if (!state.size) return;
-    const t0 = performance.now();
+    // from the input event itself (same clock as performance.now()), not from this handler
+    const t0 = ev.timeStamp > 0 ? ev.timeStamp : performance.now();
     const [row, col] = pixelOf(ev);
     const index = state.index;
     enqueue(async () => {
