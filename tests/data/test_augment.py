@@ -147,3 +147,16 @@ def test_bad_inputs():
         aug(np.zeros((10, 10, 3), np.float32), np.zeros((10, 10), bool), 0)
     with pytest.raises(ValueError, match="mask must be"):
         aug(np.zeros((10, 10, 3), np.uint8), np.zeros((10, 11), bool), 0)
+
+
+@pytest.mark.parametrize("shape", [(50, 70), (300, 420), (512, 380)])
+def test_fused_colour_table_is_bit_exact(shape):
+    # the fast path (colour transforms composed into one lookup table) against applying them
+    cfg = AugmentConfig(crop_size=256, brightness_contrast_prob=0.9, rgb_shift_prob=0.9, rgb_shift=25,
+                        contrast_limit=(-0.5, 0.8))
+    image, mask = _scene(*shape, seed=shape[0])
+    fast, plain = Augmenter(cfg), Augmenter(cfg, fused_colour=False)
+    for seed in range(60):
+        a, b = fast(image, mask, seed, other=~mask), plain(image, mask, seed, other=~mask)
+        assert np.array_equal(a.image, b.image), seed
+        assert np.array_equal(a.mask, b.mask) and np.array_equal(a.other, b.other)
