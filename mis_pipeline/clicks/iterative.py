@@ -34,7 +34,10 @@ _DEFAULT = ClickConfig()
 
 def _to_numpy(name: str, a: Any) -> np.ndarray:
     if hasattr(a, "detach") and hasattr(a, "cpu"):  # torch.Tensor, without importing torch
-        a = a.detach().cpu().numpy()
+        t = a.detach()
+        if t.is_floating_point() and t.element_size() < 4:  # float16 / bfloat16 (autocast)
+            t = t.float()
+        a = t.cpu().numpy()
     arr = np.asarray(a)
     if arr.ndim == 4 and arr.shape[1] == 1:
         arr = arr[:, 0]

@@ -48,6 +48,8 @@ def _as_mask(name: str, a: object, shape: tuple[int, ...] | None = None) -> np.n
     arr = np.asarray(a)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D (H, W) mask, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); it must be at least 1 x 1")
     if shape is not None and arr.shape != shape:
         raise ValueError(f"{name} has shape {arr.shape}; it must match the mask's {shape}")
     if arr.dtype != bool:

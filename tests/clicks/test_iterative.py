@@ -114,6 +114,8 @@ def test_accepts_torch_and_channel_dim():
     b = next_clicks(torch.as_tensor(prob)[:, None], torch.as_tensor(gt, dtype=torch.float32)[:, None], np.random.default_rng(1))
     for x, y in zip(a, b, strict=True):
         assert np.array_equal(x, y)
+    c = next_clicks(torch.as_tensor(prob).to(torch.bfloat16), torch.as_tensor(gt), np.random.default_rng(1))
+    assert c[2][1:].all()  # autocast outputs are accepted (compared in float32)
     with pytest.raises(ValueError, match="shape"):
         next_clicks(prob, gt[:, :10], np.random.default_rng(0))
     with pytest.raises(ValueError, match="distance"):

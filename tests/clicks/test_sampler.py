@@ -261,6 +261,8 @@ def test_accepts_numeric_masks_and_checks_inputs():
     a = sample_clicks(mask.astype(np.uint8), np.random.default_rng(0))
     b = sample_clicks(mask, np.random.default_rng(0))
     assert _same(a, b)
+    with pytest.raises(ValueError, match="empty"):
+        sample_clicks(np.zeros((0, 30), bool), np.random.default_rng(0))
     with pytest.raises(ValueError, match="2-D"):
         sample_clicks(np.zeros((3, 30, 30), bool), np.random.default_rng(0))
     with pytest.raises(ValueError, match="other"):
