@@ -216,10 +216,11 @@ def test_clicker_rejects_bad_shapes():
 @pytest.mark.slow
 @pytest.mark.data
 def test_grabcut_person5_second_click_is_one_answer_in_300_calls(grabcut_dir):
-    # The real case: GrabCut person5, click 2 after the tree predictor's first answer:
-    # (182, 173) and (183, 173) tie exactly (squared distance 370); OpenCV's float32 values
-    # was (183, 173) or (182, 173) depending on the process. Asked 300 times over copies of the
-    # inputs at different memory offsets, the exact transform gives one answer.
+    # The real case: GrabCut person5, click 2 after the tree predictor's first answer.
+    # (182, 173) and (183, 173) tie exactly (squared distance 370 px²); OpenCV's float32 values
+    # of the two differed by 1 ULP from process to process, so either was chosen. Asked 300
+    # times over copies of the inputs at different memory offsets, the exact transform gives
+    # one answer: the first row-major maximum.
     from mis_pipeline.evaluate import make_predictor, open_dataset
 
     ds = open_dataset("grabcut", grabcut_dir)
@@ -237,4 +238,6 @@ def test_grabcut_person5_second_click_is_one_answer_in_300_calls(grabcut_dir):
         buf[...] = mask
         answers.add(next_click(s.gt.copy(), buf, s.ignore.copy(), not_clicked.copy()))
     assert first == Click(246, 159, True)
+    fn_sq, _ = error_distance_maps(s.gt, mask, s.ignore, not_clicked)
+    assert fn_sq[182, 173] == fn_sq[183, 173] == fn_sq.max() == 370
     assert answers == {Click(182, 173, True)}
