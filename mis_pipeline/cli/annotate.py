@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         ),
         host: str = typer.Option(defaults.host, "--host", help="Address to listen on; anything but loopback "
                                  "exposes the images and the mask folder to the network."),
-        port: int = typer.Option(defaults.port, "--port", min=0, max=65535, help="Port to listen on."),
+        port: int = typer.Option(defaults.port, "--port", min=1, max=65535, help="Port to listen on."),
         config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
         set_: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: progress, -vv: debug."),

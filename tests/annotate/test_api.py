@@ -366,3 +366,33 @@ def test_mask_folder_inside_the_image_folder_is_not_listed(image_dir):
     c.post("/api/save", json={"index": 0}, headers=h)
     again = Annotator(image_dir, out)
     assert [e.image_id for e in again.images.entries] == [e.image_id for e in a.images.entries]
+
+
+def test_images_over_the_pixel_cap_fail_alone(image_dir, tmp_path):
+    from mis_pipeline.config import from_dict
+
+    Image.fromarray(np.zeros((120, 200, 3), np.uint8)).save(image_dir / "big.png")
+    cfg = from_dict(PipelineConfig, {"io": {"max_pixels": 100 * 100}})
+    c = TestClient(create_app(Annotator(image_dir, tmp_path / "m", cfg=cfg)))
+    listing = {im["name"]: im for im in c.get("/api/images").json()["images"]}
+    assert "max_pixels" in listing["big.png"]["failed"]
+    h = new_session(c)
+    r = c.post("/api/open", json={"index": index_of(c, "big.png")}, headers=h).json()
+    assert r["status"] == "failed" and "max_pixels" in r["error"]
+    assert c.get(f"/api/images/{index_of(c, 'big.png')}/image").status_code == 422
+    assert open_image(c, h, index_of(c, "a0.png"))["status"] == "ok"
+
+
+def test_an_unreadable_coco_file_is_rebuilt_from_the_pngs(client, image_dir, tmp_path):
+    h = new_session(client)
+    open_image(client, h, 0)
+    mask = decode_rows(click(client, h, 0, 32, 38)["mask"])
+    client.post("/api/save", json={"index": 0}, headers=h)
+    out = tmp_path / "masks"
+    (out / "annotations.json").write_text("{ not json")
+    (out / "pairs.csv").unlink()
+    Annotator(image_dir, out)
+    coco = json.loads((out / "annotations.json").read_text())
+    assert len(coco["annotations"]) == 1
+    assert np.array_equal(coco_rle_decode(coco["annotations"][0]["segmentation"]), mask)
+    assert (out / "pairs.csv").read_text().splitlines() == ["image,mask", "../images/a0.png,a0.png"]

@@ -127,3 +127,40 @@ def test_cli_checkpoint_selects_the_model_predictor(tmp_path, image_dir, monkeyp
     run.mkdir()
     assert main(["annotate", str(image_dir), "--out", str(tmp_path / "m"), "--checkpoint", str(run)]) == 0
     assert seen == {"predictor": "model", "checkpoint": str(run)}
+
+
+def test_concurrent_sessions_on_the_real_server(server):
+    """Two clients clicking at the same time on one server get the answers each gets alone."""
+    import threading
+
+    import httpx
+    import numpy as np
+
+    from mis_pipeline.annotate.rle import decode_rows
+
+    base = f"http://127.0.0.1:{server}"
+    plans = {0: [(32, 38, True), (10, 80, False), (60, 20, True)], 1: [(20, 70, True), (50, 30, True)]}
+
+    def run(index: int, out: dict) -> None:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            h = {"X-MIS-Session": c.post("/api/session", json={}).json()["session"]}
+            c.post("/api/open", json={"index": index}, headers=h).raise_for_status()
+            masks = []
+            for row, col, pos in plans[index]:
+                r = c.post("/api/click", json={"index": index, "row": row, "col": col, "positive": pos}, headers=h)
+                r.raise_for_status()
+                masks.append(decode_rows(r.json()["mask"]))
+            out[index] = masks
+
+    alone: dict = {}
+    for i in plans:
+        run(i, alone)
+    together: dict = {}
+    for _ in range(2):
+        threads = [threading.Thread(target=run, args=(i, together)) for i in plans for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for i in plans:
+            assert all(np.array_equal(a, b) for a, b in zip(alone[i], together[i], strict=True))
