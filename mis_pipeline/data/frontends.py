@@ -79,15 +79,18 @@ class TorchSampleDataset(_torch_dataset_base()):  # type: ignore[misc]
         return self.source.sample(int(index), self.epoch)
 
 
-# Per-process cache of sample sources inside Ray workers, keyed by the source's token, so a
-# worker that runs many map tasks decodes each tree once instead of once per task.
+# Per-process cache of sample sources inside Ray workers, keyed by the source's token: the
+# source (its image table can be large) is fetched from the object store and unpickled once
+# per worker process, not once per map task, and its tree cache lives across tasks.
 _RAY_SOURCES: dict[str, Any] = {}
 
 
-def _ray_batch(batch: dict[str, np.ndarray], source: Any, epoch: int) -> dict[str, np.ndarray]:
-    token = getattr(source, "token", None)
-    if token is not None:
-        source = _RAY_SOURCES.setdefault(token, source)
+def _ray_batch(batch: dict[str, np.ndarray], source_ref: list[Any], token: str, epoch: int) -> dict[str, np.ndarray]:
+    source = _RAY_SOURCES.get(token)
+    if source is None:
+        import ray
+
+        source = _RAY_SOURCES[token] = ray.get(source_ref[0])
     return stack_samples([source.sample(int(i), epoch) for i in batch["id"]])
 
 
@@ -105,11 +108,15 @@ def to_ray(source: Any, epoch: int = 0, *, batch_size: int = 16, **map_kwargs: A
 
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    import uuid
+
     n = len(source)
+    token = getattr(source, "token", None) or uuid.uuid4().hex
+    ref = ray.put(source)  # one copy in the object store; each worker process unpickles it once
     ds = ray.data.range(n, override_num_blocks=max(1, min(-(-n // batch_size), 200)))
     return ds.map_batches(
         _ray_batch,
-        fn_kwargs={"source": source, "epoch": int(epoch)},
+        fn_kwargs={"source_ref": [ref], "token": token, "epoch": int(epoch)},
         batch_size=batch_size,
         batch_format="numpy",
         **map_kwargs,
