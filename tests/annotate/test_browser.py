@@ -164,6 +164,10 @@ def test_annotate_page_in_chromium(served):
                 assert im.mode == "L"
                 assert np.array_equal(np.asarray(im) == 255, shown)
             assert "done" in (items.nth(1).get_attribute("class") or "")
+            page.keyboard.press("r")  # reset: no clicks, empty overlay; the saved file stays
+            page.wait_for_function("() => document.getElementById('n-clicks').textContent === '0'")
+            assert not decode_rows(page.evaluate(_CANVAS_RLE, "overlay")).any()
+            assert saved.is_file()
 
             # the corrupt image shows as failed; the others keep working
             items.nth(3).click()
@@ -193,6 +197,17 @@ def test_annotate_page_in_chromium(served):
             last = page.evaluate("() => window.misStats.clicks[5]")
             assert (last["row"], last["col"], last["positive"]) == (int(far[0]), int(far[1]), False)
             assert page.locator("#n-clicks").inner_text() == "3"
+            # shift + left click is negative too; undo it again
+            page.keyboard.down("Shift")
+            page.mouse.click((x + x3) / 2, y3)
+            page.keyboard.up("Shift")
+            page.wait_for_function("() => window.misStats.clicks.length === 7")
+            assert page.evaluate("() => window.misStats.clicks[6].positive") is False
+            page.keyboard.press("z")
+            page.wait_for_function("() => document.getElementById('n-clicks').textContent === '3'")
+            # the opacity slider drives the overlay's opacity
+            page.locator("#opacity").fill("70")
+            assert page.evaluate("() => document.getElementById('overlay').style.opacity") == "0.7"
             # hover over the background half-way between the object and the negative click
             page.mouse.move((x + x3) / 2, (y + y3) / 2)
             page.wait_for_timeout(500)

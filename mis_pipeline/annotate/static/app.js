@@ -138,7 +138,7 @@
       const name = document.createElement("span");
       name.textContent = im.name;
       li.append(badge, name);
-      li.addEventListener("click", () => enqueue(() => openImage(im.index)));
+      li.addEventListener("click", () => enqueue(() => (im.index === state.index ? undefined : openImage(im.index))));
       list.append(li);
     }
     $("progress").textContent =
@@ -277,7 +277,11 @@
     showStats(r);
     setMessage(`saved ${r.saved_to}`, true);
   });
-  const step = (d) => enqueue(() => openImage(Math.min(state.images.length - 1, Math.max(0, state.index + d))));
+  // Next / previous stop at the ends (re-opening the same image would drop its clicks).
+  const step = (d) => enqueue(() => {
+    const target = Math.min(state.images.length - 1, Math.max(0, state.index + d));
+    return target === state.index ? undefined : openImage(target);
+  });
 
   $("btn-undo").addEventListener("click", undo);
   $("btn-reset").addEventListener("click", reset);
