@@ -208,6 +208,7 @@ def test_annotate_page_in_chromium(served):
             # the opacity slider drives the overlay's opacity
             page.locator("#opacity").fill("70")
             assert page.evaluate("() => document.getElementById('overlay').style.opacity") == "0.7"
+            page.evaluate("() => document.activeElement.blur()")
             # hover over the background half-way between the object and the negative click
             page.mouse.move((x + x3) / 2, (y + y3) / 2)
             page.wait_for_timeout(500)
