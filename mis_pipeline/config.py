@@ -744,7 +744,7 @@ class RefCutConfig(_Section):
             )
 
 
-TRAIN_MODES = ("mis", "finetune")
+TRAIN_MODES = ("mis", "finetune", "refcut")
 
 
 @dataclass(frozen=True)
@@ -758,8 +758,13 @@ class TrainConfig(_Section):
 
     _section: typing.ClassVar[str] = "train"
     mode: str = spec(
-        "mis", doc="'mis' (unsupervised, proposals from a tree store, MIS loss) or 'finetune' "
-        "(supervised, annotated masks, normalised focal loss).", choices=TRAIN_MODES,
+        "mis", doc="'mis' (unsupervised, proposals from a tree store, MIS loss), 'finetune' "
+        "(supervised, annotated masks, normalised focal loss) or 'refcut' (RefCut reference pairs "
+        "from part labels or mined from tree stores, normalised focal loss).", choices=TRAIN_MODES,
+    )
+    loss: str = spec(
+        "mode", doc="'mode': the mode's loss on one trained forward (RITM); 'icl': CFR-ICL's Iterative "
+        "Click Loss over icl.steps gradient-carrying click steps (section icl).", choices=("mode", "icl"),
     )
     batch_size: int = spec(32, doc="Samples per optimizer step over all workers (MIS: 32).", ge=1)
     accumulate: int = spec(

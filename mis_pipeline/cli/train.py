@@ -25,7 +25,7 @@ from ._common import (
 log = logging.getLogger(__name__)
 
 #: Preset used when --config is not given, per mode.
-DEFAULT_PRESETS = {"mis": "mis_sbd", "finetune": "finetune"}
+DEFAULT_PRESETS = {"mis": "mis_sbd", "finetune": "finetune", "refcut": "refcut"}
 
 
 def flag_sets(mode: str, steps: int | None, workers: int | None, init: str | None,
@@ -47,8 +47,13 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
         out: Path = typer.Option(..., "--out", "-o", help="Run directory (created, or resumed if it holds a run)."),
-        mode: str = typer.Option("mis", "--mode", "-m", help="'mis' (tree store, MIS loss) or 'finetune' "
-                                 "(annotated masks, normalised focal loss)."),
+        mode: str = typer.Option("mis", "--mode", "-m", help="'mis' (tree store, MIS loss), 'finetune' "
+                                 "(annotated masks, normalised focal loss) or 'refcut' (reference pairs)."),
+        parts: Path | None = typer.Option(
+            None, "--parts", help="Mode refcut: a part dataset (images/ and part_labels/, the CarParts layout)."),
+        reference_store: Path | None = typer.Option(
+            None, "--reference-store", help="Mode refcut without --parts: tree store of the references mined "
+            "for the targets of --store (default: --store itself)."),
         store: Path | None = typer.Option(None, "--store", help="Tree store (mode mis), from mis preprocess."),
         data: Path | None = typer.Option(
             None, "--data", help="Annotated data (mode finetune): a folder with pairs.csv, a COCO-style "
@@ -81,6 +86,8 @@ def register(app: typer.Typer) -> None:
 
         mis train --mode finetune --data data/sbd --init runs/mis --out runs/ft --data-ratio 0.1
 
+        mis train --mode refcut --parts data/CarParts --init runs/ft --out runs/refcut
+
         Writes RUN/checkpoint/ (model.safetensors + model.json), RUN/metrics.jsonl,
         RUN/loss_curve.png, RUN/state/ and the resolved configuration. Interrupted? Rerun the same
         command: it resumes from RUN/state/ and ends with the same parameters.
@@ -89,7 +96,7 @@ def register(app: typer.Typer) -> None:
         from ..train import run_training
 
         if mode not in DEFAULT_PRESETS:
-            raise ConfigError("--mode", mode, "'mis' or 'finetune'")
+            raise ConfigError("--mode", mode, "'mis', 'finetune' or 'refcut'")
         setup_logging(verbose)
         cfg = load_config(config if config is not None else DEFAULT_PRESETS[mode],
                           [*set_, *flag_sets(mode, steps, workers, init, data_ratio)])
@@ -101,6 +108,6 @@ def register(app: typer.Typer) -> None:
 
         result = run_training(cfg, out, store=store, data=data, data_kind=data_format,
                               annotations=annotations, split=split, overwrite=overwrite,
-                              progress=progress, on_start=on_start)
+                              progress=progress, on_start=on_start, parts=parts, reference_store=reference_store)
         for line in result.lines():
             typer.echo(line)

@@ -155,13 +155,19 @@ def reference_prompt(model: Any, rpg: ReferencePromptGenerator, image: torch.Ten
 def attach_reference_branch(model: Any, *, hidden_ratio: float = 1.0, mask_resize: str = "area") -> Any:
     """Give a package model (``SimpleClickModel``) RefCut's prompt generator in place, if it has
     none, and record ``model.reference = True`` in its config so checkpoints rebuild it. The
-    generator's output layers start at zero: the model still computes exactly what it did."""
+    generator's output layers start at zero: the model still computes exactly what it did. Its
+    first layers are drawn from a generator seeded by ``model.cfg.init_seed`` (the global torch
+    generator is left as it was)."""
     from dataclasses import replace
 
     if not hasattr(model, "rpg"):
         dim = int(model.embed_dim)
         p = next(model.parameters())
-        model.rpg = ReferencePromptGenerator(dim, hidden_ratio=hidden_ratio, mask_resize=mask_resize).to(p.device)
+        seed = int(getattr(getattr(model, "cfg", None), "init_seed", 0))
+        with torch.random.fork_rng(devices=[]):  # seeded: a run and its resumption start alike
+            torch.manual_seed(seed + 0x2EFC)
+            rpg = ReferencePromptGenerator(dim, hidden_ratio=hidden_ratio, mask_resize=mask_resize)
+        model.rpg = rpg.to(p.device)
     if hasattr(model, "cfg") and not getattr(model.cfg, "reference", False):
         model.cfg = replace(model.cfg, reference=True)
     return model

@@ -47,10 +47,14 @@ class DataSpec:
     kind: str = "auto"
     annotations: str | None = None
     split: str | None = None
+    reference: str | None = None  # mode refcut with mined pairs: the reference tree store
 
     def as_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "path": self.path, "kind": self.kind,
-                "annotations": self.annotations, "split": self.split}
+        out = {"mode": self.mode, "path": self.path, "kind": self.kind,
+               "annotations": self.annotations, "split": self.split}
+        if self.reference is not None:
+            out["reference"] = self.reference
+        return out
 
 
 def _detect_kind(path: Path) -> tuple[str, Path, str | None]:
@@ -87,7 +91,18 @@ def build_source(cfg: PipelineConfig, spec: DataSpec) -> Any:
         from ..data import ProposalDataset
 
         return ProposalDataset(spec.path, seed=cfg.seed, config=cfg.data)
-    return open_annotated(spec, cfg)
+    if spec.mode == "refcut":  # issue 16: RefCut pairs (train/methods.py)
+        from .methods import refcut_source
+
+        if spec.kind == "parts":
+            return refcut_source(cfg, spec.path, None, None)
+        return refcut_source(cfg, None, spec.path, spec.reference)
+    source = open_annotated(spec, cfg)
+    if cfg.suem.enabled:  # issue 16: SUEM copy-paste of CFR-ICL
+        from .methods import SuemSource
+
+        source = SuemSource(source, cfg)
+    return source
 
 
 def build_loss(cfg: PipelineConfig) -> LossFn:
@@ -138,11 +153,12 @@ def build_model(cfg: PipelineConfig) -> Any:
     """The model of the run: ``train.init`` (a checkpoint) or ``build_model(cfg.model)``."""
     from ..model import build_model as _build
     from ..model import load_checkpoint
+    from .methods import prepare_model
 
     if cfg.train.init is not None:
         model, _meta = load_checkpoint(cfg.train.init, map_location="cpu")
-        return model
-    return _build(cfg.model)
+        return prepare_model(model, cfg)
+    return prepare_model(_build(cfg.model), cfg)
 
 
 # --------------------------------------------------------------------------- the plan
@@ -431,6 +447,8 @@ def run_training(
     loss_hook: LossHook | None = None,
     prompt_fn: PromptFn | None = None,
     on_start: Callable[[PipelineConfig], None] | None = None,
+    parts: str | Path | None = None,
+    reference_store: str | Path | None = None,
 ) -> TrainResult:
     """Train (or resume training) into ``out_dir`` (the run directory, see :mod:`.run_dir`).
 
@@ -444,7 +462,22 @@ def run_training(
     with the run's final configuration once these checks passed (the CLI writes it to YAML).
     """
     t = cfg.train
-    if t.mode == "mis":
+    if t.mode == "refcut":  # issue 16: parts (--parts) or mined pairs (--store [--reference-store])
+        if data is not None:
+            raise ConfigError("--data", str(data), "no annotated data in train.mode 'refcut' (use --parts)")
+        if parts is not None:
+            if store is not None or reference_store is not None:
+                raise ConfigError("--store", str(store or reference_store), "no tree store with --parts")
+            spec = DataSpec("refcut", str(Path(parts).resolve()), "parts")
+        elif store is not None:
+            spec = DataSpec("refcut", str(Path(store).resolve()), "mined",
+                            reference=str(Path(reference_store or store).resolve()))
+        else:
+            raise ConfigError("--parts", None, "a part dataset (--parts DIR) or --store A [--reference-store B] "
+                              "in train.mode 'refcut'")
+    elif parts is not None or reference_store is not None:
+        raise ConfigError("--parts", str(parts or reference_store), "only with train.mode 'refcut'")
+    elif t.mode == "mis":
         if store is None:
             raise ConfigError("--store", None, "a tree store path (train.mode 'mis' trains on proposals)")
         if data is not None:
@@ -481,8 +514,10 @@ def run_training(
     (run / rd.RUN_CONFIG_NAME).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if on_start is not None:
         on_start(cfg)
+    from .methods import method_loss_hook, method_prompt_fn
+
     setup = WorkerSetup(cfg=cfg, spec=spec, run_dir=str(run), progress=progress,
-                        loss_hook=loss_hook, prompt_fn=prompt_fn)
+                        loss_hook=loss_hook or method_loss_hook(cfg), prompt_fn=prompt_fn or method_prompt_fn(cfg))
     if t.workers > 1:
         from .distributed import run_ray_training
 

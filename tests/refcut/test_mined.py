@@ -9,7 +9,7 @@ from mis_pipeline.refcut.mined import MinedPairDataset, match_node, node_mean_fe
 
 
 def test_node_means_equal_a_direct_average():
-    from tests.store.conftest import random_grid_tree
+    from refcut_helpers import random_grid_tree
 
     rng = np.random.default_rng(0)
     tree = random_grid_tree(5, 7, rng)
@@ -38,10 +38,12 @@ def test_match_node_is_the_cosine_argmax():
 
 @pytest.fixture(scope="module")
 def two_stores(tmp_path_factory):
-    from tests.data.conftest import build_store, write_scenes
+    from refcut_helpers import build_store, write_parts
 
-    a = build_store(write_scenes(tmp_path_factory.mktemp("sa"), 4, seed=1), tmp_path_factory.mktemp("a") / "t.zarr")
-    b = build_store(write_scenes(tmp_path_factory.mktemp("sb"), 4, seed=2), tmp_path_factory.mktemp("b") / "t.zarr")
+    a = build_store(write_parts(tmp_path_factory.mktemp("sa"), 4, seed=1) / "images",
+                    tmp_path_factory.mktemp("a") / "t.zarr")
+    b = build_store(write_parts(tmp_path_factory.mktemp("sb"), 4, seed=2) / "images",
+                    tmp_path_factory.mktemp("b") / "t.zarr")
     return a, b
 
 
