@@ -57,7 +57,9 @@ class TorchSampleDataset(_torch_dataset_base()):  # type: ignore[misc]
     """``torch.utils.data.Dataset`` view of a sample source at one epoch.
 
     ``len`` is the epoch size, ``ds[i]`` is ``source.sample(i, epoch)``; call
-    :meth:`set_epoch` before each epoch. With worker processes, set the epoch *before* the
+    :meth:`set_epoch` before each epoch. The epoch's order is already a seeded permutation of
+    the images: iterate it in order (``shuffle=False``), which also keeps the per-process cache
+    of that permutation warm. With worker processes, set the epoch *before* the
     DataLoader's iterator is created (workers get a copy of this object when each epoch's
     iterator starts, unless ``persistent_workers=True``, where the copy is made once and
     ``set_epoch`` does not reach them: create a new DataLoader per epoch in that case).

@@ -147,11 +147,13 @@ def write_previews(store: Any, out_dir: str | Path, *, n_images: int = 8, n_samp
                    seed: int = 0, config: DataConfig | None = None) -> list[Path]:
     """One preview PNG per image for the first ``n_images`` images with a tree of ``store``
     (written to ``out_dir/<image id with / as __>.png``); returns the paths."""
+    from ..store import TreeStore
     from .dataset import ProposalDataset
 
     cfg = config if config is not None else DataConfig()
-    probe = ProposalDataset(store, seed=seed, config=cfg, epoch_size=1)
-    ds = ProposalDataset(store, seed=seed, config=cfg, epoch_size=max(probe.n_images * n_samples, 1))
+    ts = store if isinstance(store, TreeStore) else TreeStore.open(store)
+    # long enough that every image's first n_samples passes are in epoch 0
+    ds = ProposalDataset(ts, seed=seed, config=cfg, epoch_size=max(ts.ok_indices().size * n_samples, 1))
     out = []
     for i in ds.ok[: int(n_images)].tolist():
         name = str(ds.image_ids[i]).replace("/", "__").replace("\\", "__")
