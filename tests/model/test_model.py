@@ -190,3 +190,15 @@ def test_init_errors(tmp_path):
         build_model(_cfg(init="mae"))
     with pytest.raises(ConfigError, match="model.window"):
         build_model(_cfg(window=20))
+
+
+def test_every_parameter_gets_a_gradient():
+    # distributed training (DDP) refuses parameters that no output depends on
+    from mis_pipeline.losses import mis_loss
+
+    model = build_model(_cfg(window=32)).train()
+    image, prev, points, labels, valid = _inputs(2, 64, 64)
+    logits = model(image, prev, points, labels, valid)
+    mis_loss(logits, torch.rand(2, 1, 64, 64) > 0.5, image)[0].backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert missing == []
