@@ -810,6 +810,10 @@ class TrainConfig(_Section):
     checkpoint_every: int = spec(
         500, doc="Optimizer steps between checkpoints and resume states (and at the end).", ge=1
     )
+    max_minutes: Optional[float] = spec(
+        None, doc="Time budget of this process (minutes of wall time): after the step that exceeds "
+        "it, save checkpoint and state and stop; rerunning continues the run. None: no budget.", gt=0,
+    )
     init: Optional[str] = spec(
         None, doc="Checkpoint (RUN or checkpoint/ folder) to start from; required by finetune.",
     )
