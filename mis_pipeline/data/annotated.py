@@ -22,7 +22,7 @@ import numpy as np
 from ..config import DataConfig
 from ..errors import ConfigError, DatasetError, SampleError
 from ..evaluate.datasets import Dataset, Sample, read_rgb
-from .dataset import SampleSource, _resolve
+from .dataset import SampleSource, _perm_cache_entries, _resolve
 from .seeding import epoch_permutation, sample_seeds, subset_rng
 
 __all__ = ["AnnotatedDataset", "CocoDataset", "rasterize_polygons"]
@@ -201,7 +201,7 @@ class AnnotatedDataset(SampleSource):
         perms = self._local().setdefault("perms", OrderedDict())
         if (epoch, chunk) not in perms:
             perms[(epoch, chunk)] = epoch_permutation(self.seed, epoch, chunk, n)
-            while len(perms) > 4:
+            while len(perms) > _perm_cache_entries(n):
                 perms.popitem(last=False)
         return int(self.subset[perms[(epoch, chunk)][pos]])
 

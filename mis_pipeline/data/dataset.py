@@ -53,6 +53,12 @@ log = logging.getLogger(__name__)
 SAMPLE_KEYS = ("image", "mask", "points", "labels", "valid", "image_index", "node", "index", "epoch")
 
 
+def _perm_cache_entries(n: int) -> int:
+    """How many epoch permutations of ``n`` images a process keeps: about 64 MB of them, at
+    least 4 (every pass of a small store stays cached even when indices come shuffled)."""
+    return max(4, (1 << 23) // max(int(n), 1))
+
+
 class _Timer:
     """Accumulates wall time per component (``timer["decode"]`` seconds); used by the benchmark."""
 
@@ -216,7 +222,7 @@ class ProposalDataset(SampleSource):
         key = (epoch, chunk)
         if key not in perms:
             perms[key] = epoch_permutation(self.seed, epoch, chunk, n)
-            while len(perms) > 4:
+            while len(perms) > _perm_cache_entries(n):
                 perms.popitem(last=False)
         return int(self.ok[perms[key][pos]])
 

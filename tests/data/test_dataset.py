@@ -212,3 +212,12 @@ def test_timed_sample_is_the_sample(scene_store, small_config):
     assert _same(s, ds.sample(11, 4))
     assert {"decode", "tree", "proposal", "mask", "augment", "clicks"} <= set(times)
     assert all(v >= 0 for v in times.values())
+
+
+def test_caches_do_not_change_samples(scene_store, small_config):
+    cached = ProposalDataset(scene_store, config=small_config, seed=12)
+    uncached = ProposalDataset(scene_store, config=_with(small_config, tree_cache=0), seed=12)
+    order = [7, 3, 39, 3, 21, 0, 7]  # revisits, out of order
+    for index in order:
+        assert _same(cached.sample(index, 1), uncached.sample(index, 1))
+    assert cached._local()["trees"] and not uncached._local().get("trees")
