@@ -121,3 +121,14 @@ def test_result_files(tmp_path, synthetic_folder):
     assert table.count("empty") == 2 and "NoC@90" in table
     with pytest.raises(FileNotFoundError):
         load_summary(tmp_path / "nothing")
+
+
+def test_old_summaries_load_with_the_never_reached_count(tmp_path):
+    # summary.json files written before both NoF counts existed hold one "nof" (never reached)
+    old = {"dataset": "grabcut", "predictor": "tree", "num_samples": 2, "miou_at": [0.5, 0.6],
+           "noc": {"90": 8.0}, "nof": {"90": 4}, "seconds_per_click": 0.1}
+    (tmp_path / "summary.json").write_text(json.dumps(old))
+    s = load_summary(tmp_path)
+    assert s["nof_never_reached"] == {"90": 4} and "nof" not in s
+    table = format_summary([s])
+    assert "-/4" in table.splitlines()[2]  # RITM's count unknown for such a file, never-reached 4
