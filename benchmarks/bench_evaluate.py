@@ -9,14 +9,16 @@
    (``seconds_per_click``) spreads the setup over the 20 clicks of a sample.
 3. The tree MRF kernel against its plain-Python reference on one real tree.
 
-Run from the project root::
+Run from the project root (writes ``benchmarks/results/bench_evaluate.json``)::
 
-    .venv/bin/python benchmarks/bench_evaluate.py [--images 10] [--repeats 3]
+    .venv/bin/python benchmarks/bench_evaluate.py [--images 10] [--repeats 3] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -45,6 +47,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=10, help="GrabCut images to use (spread over the 50)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_evaluate.json")
     args = ap.parse_args()
     ds = open_dataset("grabcut", GRABCUT)
     idx = np.linspace(0, len(ds) - 1, args.images).round().astype(int)
@@ -89,6 +92,22 @@ def main() -> None:
     k = best_of(lambda: label_tree(it.tree.children, fg, bg, cut), args.repeats)
     r = best_of(lambda: label_tree_reference(it.tree.children, fg, bg, cut), 1)
     print(f"tree MRF on {n} leaves: kernel {k * 1e3:.2f} ms, reference {r * 1e3:.0f} ms ({r / k:.0f}x)")
+    result = {
+        "images": int(len(samples)),
+        "repeats": args.repeats,
+        "load_average_1min": os.getloadavg()[0],
+        "clicker_edt_ms_per_map": {
+            "exact_kernel": fast / len(samples) * 1e3,
+            "scipy_reference": ref / len(samples) * 1e3,
+            "opencv_float32_ritm": ocv / len(samples) * 1e3,
+        },
+        "tree_predictor": {"setup_ms_per_image": su * 1e3, "ms_per_click": pc * 1e3,
+                           "protocol_seconds_per_click_20": (su + 20 * pc) / 20},
+        "tree_mrf": {"leaves": int(n), "kernel_ms": k * 1e3, "reference_ms": r * 1e3},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
