@@ -169,7 +169,7 @@ def render(table: Table, root: Path = ROOT) -> str:
             cell = col.fmt(get_path(obj, col.path))
             cells.append(f"**{cell}**" if col.header in row.bold else cell)
         lines.append("| " + " | ".join([row.label, *cells]) + " |")
-    cites = [f"{r.label}: {r.citation}" for r in table.rows if isinstance(r, Literal)]
+    cites = [f"{r.label.removeprefix('published ')}: {r.citation}" for r in table.rows if isinstance(r, Literal)]
     paragraphs = list(table.notes)
     if cites:
         paragraphs.append("Published rows (typed in, not generated): " + "; ".join(cites) + ".")
