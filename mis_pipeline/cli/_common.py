@@ -198,9 +198,11 @@ _CONSOLE: Any = None
 def setup_logging(verbose: int = 0) -> None:
     """Console logging for CLI runs, on stderr (the library only creates loggers).
 
-    ``verbose``: 0 warnings, 1 info, 2 or more debug.
+    ``verbose``: 0 warnings, 1 info, 2 or more debug for this package's loggers (other
+    libraries stay at info: numba's debug output alone would slow a run down many times).
     """
-    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    level = logging.WARNING if verbose <= 0 else logging.INFO
+    logging.getLogger("mis_pipeline").setLevel(logging.DEBUG if verbose >= 2 else logging.NOTSET)
     try:
         from rich.logging import RichHandler
 

@@ -37,6 +37,28 @@ def small_corpus(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def folder_dataset(tmp_path_factory) -> Path:
+    """3 images with one ellipse each, in the ``folder`` dataset layout (``pairs.csv``)."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("folder_dataset")
+    (root / "images").mkdir()
+    (root / "masks").mkdir()
+    lines = ["image,mask"]
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        h, w = 48, 64
+        yy, xx = np.mgrid[0:h, 0:w]
+        mask = ((yy - 24) / (10 + 3 * i)) ** 2 + ((xx - 30) / 18) ** 2 < 1
+        img = np.where(mask[..., None], 200, 40) + rng.normal(0, 5, (h, w, 3))
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(root / "images" / f"s{i}.png")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(root / "masks" / f"s{i}.png")
+        lines.append(f"images/s{i}.png,masks/s{i}.png")
+    (root / "pairs.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
 def make_corpus():
     """``make_corpus(root, n, seed=0)`` writes a generated corpus (see :func:`write_corpus`)."""
     return write_corpus
