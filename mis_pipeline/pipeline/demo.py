@@ -36,7 +36,7 @@ DEMO_IMAGES = (
     "camera.png",
 )
 
-#: Configuration overrides of the demo (the same as configs/demo.yaml).
+#: Configuration overrides of the demo (the same as the preset mis_pipeline/presets/demo.yaml).
 DEMO_OVERRIDES = {"features": {"backbone": "colour_texture"}, "preprocess": {"executor": "local", "batch_size": 4}}
 
 
