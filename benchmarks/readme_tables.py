@@ -172,7 +172,8 @@ def render(table: Table, root: Path = ROOT) -> str:
     cites = [f"{r.label.removeprefix('published ')}: {r.citation}" for r in table.rows if isinstance(r, Literal)]
     paragraphs = list(table.notes)
     if cites:
-        paragraphs.append("Published rows (typed in, not generated): " + "; ".join(cites) + ".")
+        paragraphs.append("Published rows (typed in, not generated; NoC only, no NoF published): "
+                          + "; ".join(cites) + ".")
     out = list(lines)
     for par in paragraphs:
         out += ["", par]
@@ -252,13 +253,12 @@ TABLES: dict[str, Table] = {
                 Literal(
                     "published GraphCut / Random Walk / GSC",
                     ("7.98 / 11.36 / 7.10", "10.00 / 13.77 / 9.12"),
-                    "the classical methods as tabulated in the deep interactive-segmentation papers "
-                    "(e.g. f-BRS, CVPR 2020)",
+                    "the MIS paper's Table 1 (non-deep-learning methods)",
                 ),
                 Literal(
                     "published MIS (ViT-B, trained on unlabeled SBD images)",
                     ("1.94", "2.32"),
-                    "the MIS paper (Li et al., ICCV 2023), NoC only",
+                    "the MIS paper's Table 1 (Li et al., ICCV 2023)",
                 ),
             ),
             notes=(
