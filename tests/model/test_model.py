@@ -202,3 +202,27 @@ def test_every_parameter_gets_a_gradient():
     mis_loss(logits, torch.rand(2, 1, 64, 64) > 0.5, image)[0].backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert missing == []
+
+
+def test_mae_names_are_timm_pretrained_tags():
+    import timm
+
+    tags = set(timm.list_pretrained("*mae*"))
+    for arch in ARCHS.values():
+        if arch.mae is not None:
+            assert arch.mae in tags
+
+
+@pytest.mark.slow
+def test_paper_backbone_accepts_timm_mae_weights(tmp_path):
+    # timm's vit_base_patch16_224.mae architecture (random weights: no download) saved as a file,
+    # loaded into the paper model at 448 px: every ViT-B tensor found, table resampled 14 -> 28
+    import timm
+    from safetensors.torch import save_file
+
+    ref = timm.create_model("vit_base_patch16_224.mae", pretrained=False, num_classes=0)
+    path = tmp_path / "mae.safetensors"
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(path))
+    model = build_model(from_dict(ModelConfig, {"arch": "vit_base", "init": str(path)}))
+    assert model.backbone.pos_embed.shape == (1, 28 * 28, 768)
+    assert torch.equal(model.backbone.state_dict()["blocks.11.mlp.fc2.weight"], ref.state_dict()["blocks.11.mlp.fc2.weight"])

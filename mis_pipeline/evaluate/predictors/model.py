@@ -53,6 +53,7 @@ __all__ = [
     "CropView",
     "NoZoom",
     "SimpleClickZoom",
+    "TaizZoom",
     "ZOOMS",
     "disk_maps",
     "object_roi",
@@ -280,10 +281,35 @@ def _make_simpleclick(cfg: ModelPredictorConfig, train_size: int) -> SimpleClick
     )
 
 
+class TaizZoom:
+    """VTMR's target-aware zoom (issue 16; :mod:`mis_pipeline.refine.taiz`): the coarse pass sees
+    the whole image resized to ``target x target`` (VTMR's bilinear downsampling); the predictor
+    then runs the warped pass and blends it in (``ModelPredictor._taiz``). ``params`` is the
+    :class:`~mis_pipeline.config.TaizConfig`."""
+
+    def __init__(self, target: int, params: Any = None) -> None:
+        from ...config import TaizConfig
+
+        self.target = int(target)
+        self.params = params if params is not None else TaizConfig()
+
+    def reset(self, hw: tuple[int, int]) -> None:
+        self.hw = (int(hw[0]), int(hw[1]))
+
+    def select(self, clicks: Sequence[Click], prev_prob: np.ndarray) -> View:
+        return CropView((0, self.hw[0] - 1, 0, self.hw[1] - 1), (self.target, self.target), self.hw)
+
+    def describe(self) -> dict[str, Any]:
+        p = self.params
+        return {"zoom": "taiz", "target": self.target, "taiz_sigma": p.sigma, "taiz_floor": p.floor,
+                "taiz_max_clicks": p.max_clicks, "taiz_prob_threshold": p.prob_threshold}
+
+
 #: zoom name -> builder ``(evaluate.model config, model training size) -> strategy``
 ZOOMS: dict[str, Any] = {
     "none": lambda cfg, train_size: NoZoom(),
     "simpleclick": _make_simpleclick,
+    "taiz": lambda cfg, train_size: TaizZoom(cfg.zoom_target_size or train_size),
 }
 
 
@@ -295,15 +321,20 @@ class ModelPredictor(Predictor):
     uses_ground_truth: ClassVar[bool] = False
 
     def __init__(self, model: Any, zoom: Any, *, flip: bool = True, meta: dict[str, Any] | None = None,
-                 checkpoint: str | None = None) -> None:
+                 checkpoint: str | None = None, cfr: Any = None) -> None:
+        from ...config import CfrConfig
+
         self.model = model.eval()
         self.zoom = zoom
         self.flip = bool(flip)
         self.meta = dict(meta or {})
         self.checkpoint = checkpoint
+        self.cfr = cfr if cfr is not None else CfrConfig()  # issue 16: CFR / A-CFR (steps 0 = off)
         self._image: torch.Tensor | None = None
         self._tokens_key: Any = None
         self._tokens: torch.Tensor | None = None
+        self._prompt: torch.Tensor | None = None  # issue 16: RefCut prompt of the current reference
+        self.forwards = 0  # network evaluations so far (CFR / TAIZ add some per click)
 
     @classmethod
     def from_config(cls, cfg: PipelineConfig) -> ModelPredictor:
@@ -319,7 +350,9 @@ class ModelPredictor(Predictor):
         device = resolve_device(m.device)
         model, meta = load_checkpoint(m.checkpoint, map_location=device)
         zoom = ZOOMS[m.zoom](m, model.cfg.img_size)
-        return cls(model, zoom, flip=m.flip, meta=meta, checkpoint=str(m.checkpoint))
+        if isinstance(zoom, TaizZoom):
+            zoom.params = cfg.taiz
+        return cls(model, zoom, flip=m.flip, meta=meta, checkpoint=str(m.checkpoint), cfr=cfg.cfr)
 
     @property
     def device(self) -> Any:
@@ -334,24 +367,96 @@ class ModelPredictor(Predictor):
         self._hw = image.shape[:2]
         self.zoom.reset(self._hw)
         self._tokens_key, self._tokens = None, None
+        self._prompt = None
+
+    def set_reference(self, reference: Any) -> None:
+        """RefCut: compute the prompt of ``reference`` (``image (H, W, 3) uint8``, ``positive`` and
+        ``negative`` bool (H, W) masks, as :meth:`PartCombinationDataset.load_reference` gives)
+        once; every later click of this image uses it. ``None`` removes it. The reference is
+        stretched to the model's training size, as in training (:mod:`mis_pipeline.refcut.pairs`)."""
+        import torch
+        import torch.nn.functional as F
+
+        if reference is None:
+            self._prompt = None
+            return
+        image = check_image(reference.image)
+        s = int(self.model.cfg.img_size)
+        img = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        img = F.interpolate(img, size=(s, s), mode="bilinear", align_corners=False)
+
+        def mask(m: Any) -> torch.Tensor | None:
+            m = np.asarray(m, dtype=bool)
+            if not m.any():
+                return None
+            t = torch.from_numpy(m.astype(np.float32)).to(self.device)[None, None]
+            return F.interpolate(t, size=(s, s), mode="nearest")[:, 0]
+
+        with torch.no_grad():
+            self._prompt = self.model.reference_prompt(img, mask(reference.positive), mask(reference.negative))
 
     def predict(self, clicks: Sequence[Click], prev_prob: np.ndarray) -> np.ndarray:
         import torch
+
+        from ...refine import cascade_forward, cfr_applies
 
         if self._image is None:
             raise RuntimeError("call reset(image) before predict()")
         prev_prob = np.asarray(prev_prob, dtype=np.float32)
         view = self.zoom.select(clicks, prev_prob)
         prev = torch.from_numpy(prev_prob).to(self.device)[None, None]
+
+        def forward(prev_full: torch.Tensor) -> torch.Tensor:  # image-size probabilities in and out
+            return view.paste(torch.sigmoid(self.forward_logits(view, clicks, view.image(prev_full))))
+
+        c = self.cfr
         with torch.no_grad():
-            logits = self.forward_logits(view, clicks, view.image(prev))
-            prob = view.paste(torch.sigmoid(logits))
+            if c.steps > 0 and cfr_applies(len(clicks), c.max_clicks):  # CFR-ICL eqs. 4-5
+                prob = cascade_forward(forward, prev, steps=c.steps, adaptive=c.adaptive, threshold=c.threshold,
+                                       prob_threshold=c.prob_threshold).prob
+            else:
+                prob = forward(prev)
+            if isinstance(self.zoom, TaizZoom):
+                prob = self._taiz(clicks, prob)
         return prob[0, 0].float().cpu().numpy()
+
+    def _taiz(self, clicks: Sequence[Click], prob: torch.Tensor) -> torch.Tensor:
+        """VTMR's blend of the coarse answer ``prob (1, 1, H, W)`` with the warped pass."""
+        import torch
+
+        from ...refine import taiz_refine
+
+        p = self.zoom.params
+        pts = np.array([[c.row, c.col] for c in clicks], dtype=np.int64).reshape(-1, 2)
+        positive = np.array([c.is_positive for c in clicks], dtype=bool)
+
+        def run(img_w, prev_w, pts_w, lab_w, ok_w):  # noqa: ANN001, ANN202 - taiz_refine's callback
+            maps = disk_maps(pts_w[0].cpu().numpy().astype(np.float64), lab_w[0].cpu().numpy() == 1,
+                             tuple(img_w.shape[-2:]), self.model.cfg.click_radius)
+            coord = torch.cat([prev_w.float(), torch.from_numpy(maps).to(self.device)[None]], dim=1)
+            image = img_w
+            if self.flip:
+                image = torch.cat([image, torch.flip(image, dims=[3])], dim=0)
+                coord = torch.cat([coord, torch.flip(coord, dims=[3])], dim=0)
+            self.forwards += 1
+            logits = self.model.forward_maps(image, coord, prompt=self._batch_prompt(coord.shape[0]))
+            return 0.5 * (logits[:1] + torch.flip(logits[1:], dims=[3])) if self.flip else logits
+
+        coarse = torch.logit(prob.float(), eps=1e-6)
+        out, _lam = taiz_refine(run, self._image, coarse, pts, positive.astype(np.int64), np.ones(len(pts), bool),
+                                t=len(clicks), out_hw=(self.zoom.target, self.zoom.target), sigma=p.sigma,
+                                floor=p.floor, max_clicks=p.max_clicks, prob_threshold=p.prob_threshold,
+                                click_radius=self.model.cfg.click_radius)
+        return torch.sigmoid(out)
+
+    def _batch_prompt(self, b: int) -> torch.Tensor | None:
+        return None if self._prompt is None else self._prompt.expand(b, -1)
 
     def forward_logits(self, view: View, clicks: Sequence[Click], prev_mask: torch.Tensor) -> torch.Tensor:
         """One network evaluation on ``view``: logits ``(1, 1, h, w)`` for ``clicks`` and the
         previous mask ``prev_mask (1, 1, h, w)`` (in view pixels, probabilities), averaged with
-        the mirrored input when ``flip``. The view's image embedding is cached."""
+        the mirrored input when ``flip``. The view's image embedding is cached. Call it under
+        ``torch.no_grad()`` (as :meth:`predict` does)."""
         import torch
 
         h, w = view.size
@@ -362,7 +467,8 @@ class ModelPredictor(Predictor):
         if self.flip:
             # a disk mirrored about the vertical axis is the disk of the mirrored click
             coord = torch.cat([coord, torch.flip(coord, dims=[3])], dim=0)
-        logits = self.model.forward_maps(None, coord, image_tokens=tokens)
+        self.forwards += 1
+        logits = self.model.forward_maps(None, coord, image_tokens=tokens, prompt=self._batch_prompt(coord.shape[0]))
         if self.flip:
             logits = 0.5 * (logits[:1] + torch.flip(logits[1:], dims=[3]))
         return logits
@@ -385,6 +491,10 @@ class ModelPredictor(Predictor):
             "checkpoint": self.checkpoint,
             "flip": self.flip,
             "model": self.meta.get("model", {}),
+            "cfr_steps": self.cfr.steps,
+            "cfr_adaptive": self.cfr.adaptive,
+            "cfr_threshold": self.cfr.threshold,
+            "cfr_max_clicks": self.cfr.max_clicks,
         }
         describe = getattr(self.zoom, "describe", None)
         if describe is not None:
