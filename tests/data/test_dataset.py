@@ -99,7 +99,9 @@ def _loader_rows(ds, epoch, workers, context=None):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("workers", "context"), [(0, None), (2, "fork"), (2, "spawn")])
+# Fresh interpreters (no fork) are covered by the Ray test and the augmentation subprocess test;
+# a "spawn" DataLoader gives the same bytes too but costs ~15-30 s of torch imports here.
+@pytest.mark.parametrize(("workers", "context"), [(0, None), (2, "fork")])
 def test_dataloader_matches_direct_call(scene_store, small_config, workers, context):
     ds = ProposalDataset(scene_store, config=_with(small_config, epoch_size=24), seed=2)
     rows = _loader_rows(ds, epoch=3, workers=workers, context=context)
