@@ -1,8 +1,8 @@
 """``mis train``: train the interactive segmentation model (MIS proposals or annotated masks).
 
-Exit status: 0 the run finished; 2 an error stopped it before or during training (bad
+Exit status: 0 the run finished (or stopped at its --max-minutes budget); 2 an error stopped it before or during training (bad
 configuration, missing data, a finished run directory without --overwrite); 130 interrupted
-(rerun the same command to resume from the last saved state).
+(Ctrl-C finishes the current step and saves the state; rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ DEFAULT_PRESETS = {"mis": "mis_sbd", "finetune": "finetune", "refcut": "refcut"}
 
 
 def flag_sets(mode: str, steps: int | None, workers: int | None, init: str | None,
-              data_ratio: float | None) -> list[str]:
+              data_ratio: float | None, max_minutes: float | None = None) -> list[str]:
     """``--set`` items for the explicit flags (applied last: flags beat the preset and --set)."""
     sets = [f"train.mode={mode}"]
     if steps is not None:
@@ -40,6 +40,8 @@ def flag_sets(mode: str, steps: int | None, workers: int | None, init: str | Non
         sets.append(f"train.init={init!s}")
     if data_ratio is not None:
         sets.append(f"data.data_ratio={data_ratio}")
+    if max_minutes is not None:
+        sets.append(f"train.max_minutes={max_minutes}")
     return sets
 
 
@@ -71,6 +73,8 @@ def register(app: typer.Typer) -> None:
             None, "--steps", min=1, help="Run length in optimizer steps (overrides the preset's epochs)."),
         workers: int | None = typer.Option(
             None, "--workers", "-w", min=1, help="1: a plain loop in this process; N > 1: Ray Train with N workers."),
+        max_minutes: float | None = typer.Option(
+            None, "--max-minutes", min=0.0, help="Stop after this many minutes (state saved; rerun to continue)."),
         overwrite: bool = typer.Option(
             False, "--overwrite", help="Delete a finished (or interrupted) run in --out and train from scratch."),
         config: str | None = typer.Option(
@@ -99,7 +103,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("--mode", mode, "'mis', 'finetune' or 'refcut'")
         setup_logging(verbose)
         cfg = load_config(config if config is not None else DEFAULT_PRESETS[mode],
-                          [*set_, *flag_sets(mode, steps, workers, init, data_ratio)])
+                          [*set_, *flag_sets(mode, steps, workers, init, data_ratio, max_minutes)])
         if data_ratio is not None and mode != "finetune":
             raise ConfigError("--data-ratio", data_ratio, "only with --mode finetune")
 
@@ -111,3 +115,5 @@ def register(app: typer.Typer) -> None:
                               progress=progress, on_start=on_start, parts=parts, reference_store=reference_store)
         for line in result.lines():
             typer.echo(line)
+        if result.stopped is not None and result.stopped.startswith("SIG"):
+            raise typer.Exit(130)

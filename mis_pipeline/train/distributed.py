@@ -21,7 +21,6 @@ x N*A steps up to the order of float additions (tested with 1 and 2 CPU workers)
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterator
@@ -171,8 +170,9 @@ def run_ray_training(setup: WorkerSetup) -> dict[str, Any]:
         raise RunError(f"Ray Train run into {run} failed: {exc}") from exc
     state = rd.read_state(run) or {}
     metrics = rd.read_metrics(run)
+    stopped = None if state.get("finished") else f"time budget of {cfg.train.max_minutes:g} min"
     return {"start_step": int((before or {}).get("step", 0)), "steps": int(state.get("step", 0)),
-            "last": metrics[-1] if metrics else {}, "state": json.loads(json.dumps(state))}
+            "last": metrics[-1] if metrics else {}, "stopped": stopped}
 
 
 def _find_cause(exc: BaseException) -> MISError | None:

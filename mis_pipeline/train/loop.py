@@ -296,6 +296,44 @@ def _checkpoint_extra(cfg: PipelineConfig, step: int, plan: Plan, spec: DataSpec
                                               "mode": cfg.train.mode, "data": spec.as_dict()}}
 
 
+class _StopRequest:
+    """SIGINT / SIGTERM during training: finish the current step, save, then stop.
+
+    Installed only in the main thread of the main process (the plain loop). A second signal
+    restores the previous handler's behaviour at once (the state of the last save is kept).
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.requested: str | None = None
+        self._old: dict[int, Any] = {}
+        if not enabled:
+            return
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
+        if self.requested is not None:
+            self.restore()
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+        log.warning("%s: stopping after this step (the state will be saved); again to stop now",
+                    self.requested)
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+
 def train_worker(setup: WorkerSetup) -> dict[str, Any]:
     """The training loop of one process: resume, steps, metrics, checkpoints. Returns a summary."""
     import torch
@@ -357,6 +395,10 @@ def train_worker(setup: WorkerSetup) -> dict[str, Any]:
             rd.plot_loss_curve(run)
 
     last: dict[str, Any] = {}
+    stop = _StopRequest(setup.world == 1)
+    budget_s = None if t.max_minutes is None else 60.0 * t.max_minutes
+    t_start = time.perf_counter()
+    stopped: str | None = None
     try:
         for step in range(start, plan.total_steps):
             res = train_step(
@@ -392,13 +434,24 @@ def train_worker(setup: WorkerSetup) -> dict[str, Any]:
                 log.info("step %d/%d loss %.4f lr %.2e %.2f samples/s wait %.0f%%", done, plan.total_steps,
                          last["loss"], lr, rate, 100 * last["data_wait_fraction"])
                 window, win_steps, wait, win_t0 = {}, 0, 0.0, time.perf_counter()
+            over_budget = budget_s is not None and time.perf_counter() - t_start > budget_s
+            if setup.reduce_values is not None and budget_s is not None:  # all workers agree
+                over_budget = setup.reduce_values([float(over_budget)])[0] > 0
+            if done < plan.total_steps and (stop.requested or over_budget):
+                stopped = stop.requested or f"time budget of {t.max_minutes:g} min"
+                save(done, finished=False)
+                rd.plot_loss_curve(run)
+                log.warning("stopped at step %d of %d (%s); rerun the same command to continue",
+                            done, plan.total_steps, stopped)
+                return {"start_step": start, "steps": done, "last": last, "stopped": stopped}
             if done % t.checkpoint_every == 0 and done < plan.total_steps:
                 save(done, finished=False)
         if start < plan.total_steps or rd.read_state(run) is None:
             save(plan.total_steps, finished=True)
     finally:
+        stop.restore()
         bar.close()
-    return {"start_step": start, "steps": plan.total_steps, "last": last}
+    return {"start_step": start, "steps": plan.total_steps, "last": last, "stopped": None}
 
 
 def _check_keys(raw: dict[str, Any], mb: schedule.MicroBatch, epoch_size: int) -> None:
@@ -421,10 +474,13 @@ class TrainResult:
     steps: int
     resumed_from: int
     last: dict[str, Any]
+    stopped: str | None = None
 
     def lines(self) -> list[str]:
         out = [f"run              {self.run_dir}",
                f"steps            {self.steps}" + (f" (resumed at {self.resumed_from})" if self.resumed_from else "")]
+        if self.stopped:
+            out.append(f"stopped          early ({self.stopped}); state saved, rerun the same command to continue")
         if self.last:
             out.append(f"final loss       {self.last.get('loss', float('nan')):.4f} (mean of the last "
                        "logged window)")
@@ -524,7 +580,8 @@ def run_training(
         summary = run_ray_training(setup)
     else:
         summary = train_worker(setup)
-    return TrainResult(run, summary["steps"], summary["start_step"], summary.get("last") or {})
+    return TrainResult(run, summary["steps"], summary["start_step"], summary.get("last") or {},
+                       summary.get("stopped"))
 
 
 def _init_model_config(init: str) -> Any:

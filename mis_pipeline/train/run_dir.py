@@ -58,7 +58,7 @@ RUN_CONFIG_NAME = "run.json"
 #: of float sums; a run with BatchNorm in train mode would also see other micro-batches).
 RESUMABLE_FIELDS = frozenset({
     "train.workers", "train.accumulate", "train.ray_address", "train.ray_data", "train.device",
-    "train.log_every", "train.checkpoint_every", "data.loader_workers", "data.tree_cache",
+    "train.log_every", "train.checkpoint_every", "train.max_minutes", "data.loader_workers", "data.tree_cache",
     "data.image_root", "evaluate.workers",
 })
 
@@ -137,7 +137,7 @@ def check_resumable(run_dir: Path, config: Mapping[str, Any]) -> None:
     p = run_dir / RUN_CONFIG_NAME
     if not p.is_file():
         return
-    old = json.loads(p.read_text(encoding="utf-8"))
+    old = json.loads(p.read_text(encoding="utf-8")).get("config", {})
     diff = config_differences(old, config)
     if diff:
         shown = ", ".join(f"{k}: {_flatten(old).get(k)!r} -> {_flatten(config).get(k)!r}" for k in diff[:6])
