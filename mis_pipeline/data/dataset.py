@@ -267,8 +267,10 @@ class ProposalDataset(SampleSource):
         from ..io import load_image
 
         path = self.image_path(image_index)
+        image = _decode_cv2(path) if self.config.decoder == "cv2" else None
         try:
-            image = load_image(path, max_pixels=1 << 62)
+            # no pixel cap: the preprocessing accepted this image already
+            image = load_image(path, max_pixels=1 << 62) if image is None else image
         except Exception as exc:
             raise SampleError(
                 f"cannot read image {self.image_ids[image_index]!r} from {path}: {exc}"
@@ -368,3 +370,16 @@ def _other_mask(prop_lib: Any, tree: Any, node: int, hw: tuple[int, int]) -> np.
     fn: Callable[..., np.ndarray] = prop_lib.other_mask
     return np.asarray(fn(tree, node, hw), dtype=bool)
 
+
+def _decode_cv2(path: str) -> np.ndarray | None:
+    """``(H, W, 3) uint8`` RGB by OpenCV (EXIF orientation applied), or None when OpenCV cannot
+    read it (URLs, unknown formats, unreadable files: the caller falls back to Pillow)."""
+    if "://" in path:
+        return None
+    import cv2
+
+    flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
+    img = cv2.imread(path, flag if flag is not None else cv2.IMREAD_COLOR)
+    if img is None or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        return None
+    return img if flag is not None else np.ascontiguousarray(img[:, :, ::-1])

@@ -223,3 +223,13 @@ def test_caches_do_not_change_samples(scene_store, small_config):
     for index in order:
         assert _same(cached.sample(index, 1), uncached.sample(index, 1))
     assert cached._local()["trees"] and not uncached._local().get("trees")
+
+
+def test_cv2_decoder_gives_the_same_samples_on_png(scene_store, small_config):
+    pil = ProposalDataset(scene_store, config=small_config, seed=13)
+    cv2 = ProposalDataset(scene_store, config=_with(small_config, decoder="cv2"), seed=13)
+    for index in (0, 9, 33):
+        assert np.array_equal(pil.load_image(pil.image_of(index)), cv2.load_image(cv2.image_of(index)))
+        assert _same(pil.sample(index), cv2.sample(index))
+    with pytest.raises(ConfigError, match="decoder"):
+        _with(small_config, decoder="turbojpeg")
