@@ -10,6 +10,7 @@ on the device). Reported:
    image files in the same process (``PIL.Image.open(path).convert("RGB")`` to a numpy array,
    the images of the same samples, in the same order). The two are timed in interleaved
    blocks (decode block, sample block, ...) so that load changes on a shared machine hit both;
+   the same with ``data.decoder = "cv2"`` (OpenCV decode) in the same interleaving;
 2. ``torch.utils.data.DataLoader`` with 2 worker processes (collate to torch, no disk maps):
    samples/s, against the single-process figure without disk maps measured in this run;
 3. Ray Data (``ProposalDataset.to_ray``, ``iter_torch_batches``) on a local Ray with 2 CPUs,
@@ -59,44 +60,56 @@ def bare_decode(path: str) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def single_process(ds: ProposalDataset, n: int, epoch: int, block: int) -> dict:
-    """Interleaved blocks of bare decodes and whole samples over the same images."""
+def single_process(datasets: dict[str, ProposalDataset], n: int, epoch: int, block: int) -> dict:
+    """Interleaved blocks of bare decodes and whole samples of each dataset, same images.
+
+    Every block of ``block`` sample indices is timed as bare decodes of its images, then the
+    samples of each dataset in turn (the order rotating from block to block), so that load
+    changes on a shared machine hit all of them alike. Returns one result per dataset.
+    """
     from mis_pipeline.clicks import click_maps
 
-    crop, radius = ds.crop_size, ds.config.clicks.radius
-    comp = dict.fromkeys(COMPONENTS, 0.0)
-    comp["other"] = 0.0
-    t_decode = t_sample = 0.0
-    for lo in range(0, n, block):
+    names = list(datasets)
+    first = datasets[names[0]]
+    comp = {name: dict.fromkeys((*COMPONENTS, "other"), 0.0) for name in names}
+    t_sample = dict.fromkeys(names, 0.0)
+    t_decode = 0.0
+    for b, lo in enumerate(range(0, n, block)):
         idx = range(lo, min(lo + block, n))
-        paths = [ds.image_path(ds.image_of(i, epoch)) for i in idx]
+        paths = [first.image_path(first.image_of(i, epoch)) for i in idx]
         t0 = time.perf_counter()
         for p in paths:
             bare_decode(p)
-        t1 = time.perf_counter()
-        for i in idx:
-            s, times = ds.timed_sample(i, epoch)
-            t2 = time.perf_counter()
-            click_maps(s["points"], s["labels"], s["valid"], (crop, crop), radius)
-            comp["disk_maps"] += time.perf_counter() - t2
-            for k, v in times.items():
-                comp[k if k in comp else "other"] += v
-        t_sample += time.perf_counter() - t1
-        t_decode += t1 - t0
-    ms = {k: 1e3 * v / n for k, v in comp.items()}
-    per_sample = 1e3 * t_sample / n
+        t_decode += time.perf_counter() - t0
+        for name in names[b % len(names):] + names[: b % len(names)]:
+            ds = datasets[name]
+            crop, radius = ds.crop_size, ds.config.clicks.radius
+            t1 = time.perf_counter()
+            for i in idx:
+                s, times = ds.timed_sample(i, epoch)
+                t2 = time.perf_counter()
+                click_maps(s["points"], s["labels"], s["valid"], (crop, crop), radius)
+                comp[name]["disk_maps"] += time.perf_counter() - t2
+                for k, v in times.items():
+                    comp[name][k if k in comp[name] else "other"] += v
+            t_sample[name] += time.perf_counter() - t1
     per_decode = 1e3 * t_decode / n
-    return {
-        "samples": n,
-        "ms_per_sample": round(per_sample, 3),
-        "ms_per_sample_without_disk_maps": round(per_sample - ms["disk_maps"], 3),
-        "ms_per_bare_decode": round(per_decode, 3),
-        "bare_decodes_per_sample": round(per_sample / per_decode, 2),
-        "samples_per_s_per_core": round(1e3 / per_sample, 1),
-        "samples_per_s_without_disk_maps": round(1e3 / (per_sample - ms["disk_maps"]), 1),
-        "ms_per_component": {k: round(v, 3) for k, v in ms.items()},
-        "component_in_bare_decodes": {k: round(v / per_decode, 3) for k, v in ms.items()},
-    }
+    out = {}
+    for name in names:
+        ms = {k: 1e3 * v / n for k, v in comp[name].items()}
+        per_sample = 1e3 * t_sample[name] / n
+        out[name] = {
+            "samples": n,
+            "ms_per_sample": round(per_sample, 3),
+            "ms_per_sample_without_disk_maps": round(per_sample - ms["disk_maps"], 3),
+            "ms_per_bare_decode": round(per_decode, 3),
+            "bare_decodes_per_sample": round(per_sample / per_decode, 2),
+            "samples_per_s_per_core": round(1e3 / per_sample, 1),
+            "samples_per_s_without_disk_maps": round(1e3 / (per_sample - ms["disk_maps"]), 1),
+            "ms_per_component": {k: round(v, 3) for k, v in ms.items()},
+            "component_in_bare_decodes": {k: round(v / per_decode, 3) for k, v in ms.items()},
+        }
+    return out
 
 
 def dataloader(ds: ProposalDataset, epoch: int, workers: int, batch: int) -> dict:
@@ -162,15 +175,20 @@ def main() -> None:
         preprocess(HORSES, store, from_dict(PipelineConfig, STORE_OVERRIDES))
     cfg = from_dict(DataConfig, {"epoch_size": args.samples})
     ds = ProposalDataset(store, seed=0, config=cfg)
+    ds_cv2 = ProposalDataset(store, seed=0, config=from_dict(DataConfig, {"epoch_size": args.samples,
+                                                                          "decoder": "cv2"}))
     for i in range(min(64, args.samples)):  # warm-up: imports, numba kernels, first tree reads
         ds.sample(i, epoch=99)
+        ds_cv2.sample(i, epoch=99)
+    both = single_process({"pil": ds, "cv2": ds_cv2}, args.samples, epoch=0, block=args.block)
     res = {
         "what": "whole training samples (448 crops) from a store of the 327 Weizmann horses",
         "store": {"images": ds.n_images, "backbone": "colour_texture"},
         "data_config": to_dict(cfg),
         "host": {"python": platform.python_version(), "machine": platform.machine(),
                  "cpus": os.cpu_count(), "load_average_at_start": list(os.getloadavg())},
-        "single_process": single_process(ds, args.samples, epoch=0, block=args.block),
+        "single_process": both["pil"],
+        "single_process_cv2_decoder": both["cv2"],
         "reference_isegm": {"ms_per_sample": 15.0, "bare_decodes_per_sample": 6.8, "samples_per_s_per_core": 67},
         "goal_bare_decodes_per_sample": 4.0,
     }
@@ -178,9 +196,12 @@ def main() -> None:
     print(f"single process: {sp['ms_per_sample']:.2f} ms/sample = {sp['bare_decodes_per_sample']:.2f} bare decodes "
           f"({sp['ms_per_bare_decode']:.2f} ms), {sp['samples_per_s_per_core']:.0f} samples/s per core")
     print("  components (ms): " + ", ".join(f"{k} {v:.3f}" for k, v in sp["ms_per_component"].items()))
+    sc = res["single_process_cv2_decoder"]
+    print(f"  with data.decoder=cv2: {sc['ms_per_sample']:.2f} ms/sample = {sc['bare_decodes_per_sample']:.2f} "
+          f"bare decodes, {sc['samples_per_s_per_core']:.0f} samples/s per core")
     if not args.no_loader:
         # the reference for the parallel paths: single process, same run, samples as delivered
-        ref = single_process(ds, min(args.samples, 256), epoch=1, block=args.block)
+        ref = single_process({"pil": ds}, min(args.samples, 256), epoch=1, block=args.block)["pil"]
         res["single_process_reference_for_parallel"] = ref
         dl = dataloader(ds, epoch=2, workers=2, batch=args.batch)
         dl["speedup_vs_single_process"] = round(dl["samples_per_s"] / ref["samples_per_s_without_disk_maps"], 2)
@@ -188,7 +209,8 @@ def main() -> None:
         print(f"DataLoader 2 workers: {dl['samples_per_s']:.0f} samples/s "
               f"({dl['speedup_vs_single_process']:.2f}x single process)")
     if not args.no_ray:
-        ref = res.get("single_process_reference_for_parallel") or single_process(ds, 256, epoch=1, block=args.block)
+        ref = res.get("single_process_reference_for_parallel") or single_process(
+            {"pil": ds}, 256, epoch=1, block=args.block)["pil"]
         rd = ray_data(ds, epoch=3, batch=args.batch)
         rd["speedup_vs_single_process"] = round(rd["samples_per_s"] / ref["samples_per_s_without_disk_maps"], 2)
         res["ray_data_2_cpus"] = rd
