@@ -27,8 +27,8 @@ positive pixels, negative count, then strategy and pixel for each negative), and
 avoids materialising regions it does not need: morphology runs on the mask's bounding box
 (grown by the kernel reach), the background is indexed through per-row counts, and each
 region is built only when a draw first needs it, indexed through per-row counts. On real
-proposals at 448 x 448 it is ~45x faster than the reference (0.57 vs 25.7 ms per call on a
-heavily shared 2-core host; ``benchmarks/bench_sampling.py``).
+proposals at 448 x 448 it is 35-45x faster than the reference (0.32 vs 11.2 ms per call on
+a heavily shared 2-core host; ``benchmarks/bench_sampling.py``).
 """
 
 from __future__ import annotations
