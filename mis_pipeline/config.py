@@ -443,7 +443,7 @@ class TreePredictorConfig(_Section):
 
 
 #: Zoom strategies of the 'model' predictor (mis_pipeline.evaluate.predictors.model).
-ZOOM_MODES = ("none", "simpleclick")
+ZOOM_MODES = ("none", "simpleclick", "taiz")
 
 
 @dataclass(frozen=True)
@@ -458,7 +458,9 @@ class ModelPredictorConfig(_Section):
     flip: bool = spec(True, doc="Average the logits with those of the horizontally flipped input (SimpleClick: on).")
     zoom: str = spec(
         "simpleclick", doc="'simpleclick': SimpleClick's zoom-in (crop around the current answer, resized "
-        "to zoom_target_size); 'none': the whole image at its own size.", choices=ZOOM_MODES,
+        "to zoom_target_size); 'none': the whole image at its own size; 'taiz': VTMR's target-aware zoom "
+        "(the whole image resized to zoom_target_size, then a Gaussian-warped pass blended in; section "
+        "taiz).", choices=ZOOM_MODES,
     )
     zoom_target_size: Optional[int] = spec(
         None, doc="Side (px) the zoomed crop is resized to (a square, as SimpleClick's 'cvpr' mode); None: "
@@ -483,6 +485,11 @@ class EvalConfig(_Section):
     _section: typing.ClassVar[str] = "evaluate"
     max_clicks: int = spec(20, doc="Clicks per sample; NoC is this value when a target is never reached.", ge=1)
     pred_threshold: float = spec(0.49, doc="Probability threshold that binarises a prediction.", gt=0, lt=1)
+    reference: str = spec(
+        "none", doc="RefCut references for part datasets: 'auto' gives the predictor each sample's "
+        "reference (image and masks from the next image, RefCut's rule; needs a model trained with "
+        "train.mode 'refcut'), 'none' evaluates without.", choices=("none", "auto"),
+    )
     iou_targets: tuple[float, ...] = spec(
         (0.80, 0.85, 0.90, 0.95), doc="IoU targets for NoC/NoF.", gt=0, le=1
     )

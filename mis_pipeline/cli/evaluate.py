@@ -92,6 +92,22 @@ def register(app: typer.Typer) -> None:
             None, "--checkpoint", metavar="RUN", help="Trained model (training run folder or its checkpoint/ "
             "folder) for --predictor model (evaluate.model.checkpoint).",
         ),
+        reference: str | None = typer.Option(
+            None, "--reference", metavar="auto|none", help="RefCut references on --dataset parts: 'auto' "
+            "gives each sample the next image's reference masks (evaluate.reference).",
+        ),
+        cfr: int | None = typer.Option(
+            None, "--cfr", min=0, metavar="N", help="Cascade-Forward Refinement for --predictor model: N more "
+            "forwards per click on the same clicks (cfr.steps; 0 = off).",
+        ),
+        acfr: int | None = typer.Option(
+            None, "--acfr", min=1, metavar="N", help="Adaptive CFR: at most N more forwards, stopping when at "
+            "most cfr.threshold (20) pixels change.",
+        ),
+        zoom: str | None = typer.Option(
+            None, "--zoom", metavar="simpleclick|taiz|none", help="Zoom of --predictor model "
+            "(evaluate.model.zoom): SimpleClick's zoom-in, VTMR's target-aware zoom, or none.",
+        ),
         compare: bool = typer.Option(
             False,
             "--compare",
@@ -175,6 +191,18 @@ def register(app: typer.Typer) -> None:
             defaults["evaluate"]["workers"] = workers
         if checkpoint is not None:
             defaults["evaluate"]["model"] = {"checkpoint": str(checkpoint)}
+        if reference is not None:
+            if reference not in ("auto", "none"):
+                raise _usage_error(f"--reference must be 'auto' or 'none', got {reference!r}")
+            defaults["evaluate"]["reference"] = reference
+        if cfr is not None and acfr is not None:
+            raise _usage_error("give --cfr N or --acfr N, not both")
+        if cfr is not None:
+            defaults["cfr"] = {"steps": cfr, "adaptive": False}
+        if acfr is not None:
+            defaults["cfr"] = {"steps": acfr, "adaptive": True}
+        if zoom is not None:
+            defaults["evaluate"].setdefault("model", {})["zoom"] = zoom
         cfg = load_config(config, set_, defaults=defaults)
         options = {"split": split} if split is not None else {}
         ds = open_dataset(str(dataset), str(data), **options)

@@ -36,11 +36,14 @@ def _check_prob(prob: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarr
     return prob.astype(np.float32, copy=False)
 
 
-def evaluate_sample(sample: Sample, predictor: Predictor, cfg: EvalConfig, index: int = 0) -> SampleResult:
+def evaluate_sample(sample: Sample, predictor: Predictor, cfg: EvalConfig, index: int = 0,
+                    reference: object | None = None) -> SampleResult:
     """The protocol on one sample: ``cfg.max_clicks`` clicks, IoU after each.
 
     Before the first click the prediction is empty and ``prev_prob`` is zeros; after each click
     the predictor's probability is thresholded with ``prob > cfg.pred_threshold`` (as RITM).
+    ``reference`` (a part dataset's :class:`~mis_pipeline.evaluate.parts.Reference`) is handed to
+    the predictor's ``set_reference`` after ``reset`` (its time counts as reset time).
     """
     h, w = sample.gt.shape
     t0 = time.perf_counter()
@@ -48,6 +51,11 @@ def evaluate_sample(sample: Sample, predictor: Predictor, cfg: EvalConfig, index
         predictor.reset(sample.image, gt=sample.gt, ignore=sample.ignore)
     else:
         predictor.reset(sample.image)
+    if reference is not None:
+        set_reference = getattr(predictor, "set_reference", None)
+        if set_reference is None:
+            raise ValueError(f"predictor {predictor.name!r} takes no reference (evaluate.reference 'auto')")
+        set_reference(reference)
     t_reset = time.perf_counter() - t0
 
     clicker = Clicker(sample.gt, sample.ignore)
@@ -112,7 +120,19 @@ def _run_one(index: int) -> SampleResult:
     predictor = _WORKER["predictor"]
     cfg = _WORKER["cfg"]
     sample = dataset.load(index)  # type: ignore[attr-defined]
-    return evaluate_sample(sample, predictor, cfg.evaluate, index)  # type: ignore[arg-type,attr-defined]
+    ref = _reference(dataset, index, cfg.evaluate)  # type: ignore[arg-type,attr-defined]
+    return evaluate_sample(sample, predictor, cfg.evaluate, index, ref)  # type: ignore[arg-type,attr-defined]
+
+
+def _reference(dataset: Dataset, index: int, cfg: EvalConfig) -> object | None:
+    """The sample's RefCut reference when ``cfg.reference == 'auto'`` (part datasets), else None."""
+    if getattr(cfg, "reference", "none") != "auto":
+        return None
+    load = getattr(dataset, "load_reference", None)
+    if load is None:
+        raise ValueError(f"dataset {dataset.name!r} has no references (evaluate.reference 'auto' needs "
+                         "--dataset parts)")
+    return load(index)
 
 
 def evaluate_dataset(
@@ -146,12 +166,19 @@ def evaluate_dataset(
         raise IndexError(f"sample index {bad[0]} out of range for {n_samples} samples")
     n_workers = max(1, min(workers or cfg.evaluate.workers or usable_cores(), len(idx) or 1))
     template = make_predictor(name, cfg)  # built here too: bad settings fail before any work
+    if getattr(cfg.evaluate, "reference", "none") == "auto":  # RefCut references (issue 16)
+        from ..errors import ConfigError
+
+        if not hasattr(template, "set_reference"):
+            raise ConfigError("evaluate.reference", "auto", f"'none' for predictor {name!r} (only 'model' takes references)")
+        if not hasattr(dataset, "load_reference"):
+            raise ConfigError("evaluate.reference", "auto", f"'none' for dataset {dataset.name!r} (references: --dataset parts)")
     t0 = time.perf_counter()  # wall time includes worker start-up and warm-up
     results: list[SampleResult] = []
     if n_workers == 1:
         template.warmup()
         for k, i in enumerate(idx):
-            r = evaluate_sample(dataset.load(i), template, cfg.evaluate, i)
+            r = evaluate_sample(dataset.load(i), template, cfg.evaluate, i, _reference(dataset, i, cfg.evaluate))
             results.append(r)
             if progress is not None:
                 progress(k + 1, len(idx), r)

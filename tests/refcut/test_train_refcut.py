@@ -84,3 +84,34 @@ def test_suem_finetuning(parts_root, tmp_path):
         assert s["mask"].any() and all(s["mask"][r, c] for r, c in pos)  # clicks follow the new mask
     res = run_training(cfg, tmp_path / "ft", data=parts_root)
     assert res.steps == 2
+
+
+@pytest.mark.slow
+def test_cli_refcut_train_resume_and_parts_evaluation(parts_root, tmp_path, capsys):
+    import json
+
+    from mis_pipeline.cli import main
+
+    run = tmp_path / "run"
+    common = ["train", "--mode", "refcut", "--parts", str(parts_root), "--out", str(run), "--no-progress",
+              "--set", "model.arch=vit_test", "--set", "model.init=random", "--set", "model.img_size=64",
+              "--set", "model.window=0", "--set", "data.augment.crop_size=64", "--set", "data.loader_workers=0",
+              "--set", "train.batch_size=2", "--set", "train.device=cpu", "--set", "train.checkpoint_every=1"]
+    assert main([*common, "--steps", "2"]) == 0
+    assert json.loads((run / "checkpoint" / "model.json").read_text())["model"]["reference"] is True
+    assert main([*common, "--steps", "2"]) == 2  # finished: refused without --overwrite
+    out = tmp_path / "eval"
+    args = ["evaluate", "--dataset", "parts", "--data", str(parts_root), "--predictor", "model",
+            "--checkpoint", str(run), "--limit", "4", "--workers", "1", "--no-progress",
+            "--set", "evaluate.max_clicks=3", "--set", "evaluate.model.device=cpu"]
+    assert main([*args, "--reference", "auto", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_samples"] == 4 and summary["predictor_settings"]["cfr_steps"] == 0
+    rows = json.loads((out / "per_sample.json").read_text())
+    assert len(rows) == 4 and all(r["reference_id"] for r in rows)
+    assert main([*args, "--reference", "none", "--cfr", "1", "--out", str(tmp_path / "e2")]) == 0
+    assert main([*args, "--reference", "maybe", "--out", str(tmp_path / "e3")]) == 2
+    # a plain predictor cannot take references
+    assert main(["evaluate", "--dataset", "parts", "--data", str(parts_root), "--predictor", "gt",
+                 "--limit", "1", "--workers", "1", "--no-progress", "--reference", "auto",
+                 "--out", str(tmp_path / "e4")]) != 0
