@@ -597,7 +597,7 @@ def _init_model_config(init: str) -> Any:
 
 def _clear_run(run: Path) -> None:
     """Delete what a training run writes into ``run`` (nothing else in the folder)."""
-    for name in (rd.STATE_DIR, rd.STATE_DIR + ".tmp", rd.STATE_DIR + ".old", rd.CHECKPOINT_DIR):
+    for name in (rd.STATE_DIR, rd.STATE_DIR + ".tmp", rd.STATE_DIR + ".old", rd.CHECKPOINT_DIR, "ray_train"):
         shutil.rmtree(run / name, ignore_errors=True)
     for name in (rd.METRICS_NAME, rd.CURVE_NAME, rd.RUN_CONFIG_NAME):
         (run / name).unlink(missing_ok=True)
