@@ -14,7 +14,10 @@ on the device). Reported:
 2. ``torch.utils.data.DataLoader`` with 2 worker processes (collate to torch, no disk maps):
    samples/s, against the single-process figure without disk maps measured in this run;
 3. Ray Data (``ProposalDataset.to_ray``, ``iter_torch_batches``) on a local Ray with 2 CPUs,
-   same comparison (start-up and a warm-up epoch excluded). Needs the loopback-only network
+   same comparison (start-up and a warm-up epoch excluded).
+   Before each parallel run, ``cpu_scaling_2_processes`` records what a pure CPU loop gains from
+   a second process on the host at that moment (2.0 on two idle cores): on a shared machine
+   the parallel speed-ups are only meaningful against it. Needs the loopback-only network
    namespace on CI machines: ``ip netns exec mis env PATH=$PATH python benchmarks/...``;
    ``--no-ray`` skips it.
 
@@ -112,6 +115,32 @@ def single_process(datasets: dict[str, ProposalDataset], n: int, epoch: int, blo
     return out
 
 
+def _spin(n: int) -> int:
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+
+def cpu_scaling(n: int = 2_000_000, repeats: int = 3) -> float:
+    """Throughput of a pure-Python CPU loop in 2 processes over 1, back to back (best of
+    ``repeats``): how much a second process can gain on this host right now (2.0 on two idle
+    cores, less when other work shares them). The parallel figures are read against it."""
+    import multiprocessing as mp
+
+    best = {1: float("inf"), 2: float("inf")}
+    with mp.get_context("fork").Pool(2) as pool:
+        for _ in range(repeats):
+            for procs in (1, 2):
+                t0 = time.perf_counter()
+                if procs == 1:
+                    [_spin(n) for _ in range(4)]
+                else:
+                    pool.map(_spin, [n] * 4)
+                best[procs] = min(best[procs], time.perf_counter() - t0)
+    return round(best[1] / best[2], 2)
+
+
 def dataloader(ds: ProposalDataset, epoch: int, workers: int, batch: int) -> dict:
     from torch.utils.data import DataLoader
 
@@ -203,18 +232,24 @@ def main() -> None:
         # the reference for the parallel paths: single process, same run, samples as delivered
         ref = single_process({"pil": ds}, min(args.samples, 256), epoch=1, block=args.block)["pil"]
         res["single_process_reference_for_parallel"] = ref
+        scaling = cpu_scaling()
         dl = dataloader(ds, epoch=2, workers=2, batch=args.batch)
+        dl["cpu_scaling_2_processes"] = scaling
         dl["speedup_vs_single_process"] = round(dl["samples_per_s"] / ref["samples_per_s_without_disk_maps"], 2)
         res["dataloader_2_workers"] = dl
         print(f"DataLoader 2 workers: {dl['samples_per_s']:.0f} samples/s "
-              f"({dl['speedup_vs_single_process']:.2f}x single process)")
+              f"({dl['speedup_vs_single_process']:.2f}x single process; a pure CPU loop gains "
+              f"{scaling:.2f}x from 2 processes on this host now)")
     if not args.no_ray:
         ref = res.get("single_process_reference_for_parallel") or single_process(
             {"pil": ds}, 256, epoch=1, block=args.block)["pil"]
+        scaling = cpu_scaling()
         rd = ray_data(ds, epoch=3, batch=args.batch)
+        rd["cpu_scaling_2_processes"] = scaling
         rd["speedup_vs_single_process"] = round(rd["samples_per_s"] / ref["samples_per_s_without_disk_maps"], 2)
         res["ray_data_2_cpus"] = rd
-        print(f"Ray Data 2 CPUs: {rd['samples_per_s']:.0f} samples/s ({rd['speedup_vs_single_process']:.2f}x single process)")
+        print(f"Ray Data 2 CPUs: {rd['samples_per_s']:.0f} samples/s ({rd['speedup_vs_single_process']:.2f}x single "
+              f"process; pure CPU loop: {scaling:.2f}x)")
     res["host"]["load_average_at_end"] = list(os.getloadavg())
     res["command"] = "python benchmarks/bench_samples.py" + (" --no-ray" if args.no_ray else "")
     args.out.parent.mkdir(parents=True, exist_ok=True)
