@@ -1,0 +1,161 @@
+"""Figures of issue 16 on CPU with the tiny model: RefCut references, CFR / A-CFR and TAIZ.
+
+Two measurements, each writing one JSON file under ``benchmarks/results/`` (the README tables are
+made from them):
+
+``refcut``  trains RefCut twice for the same number of steps from the same initialisation, once
+            on supervised part pairs (``--parts-train``, the CarParts layout) and once on pairs
+            mined from a tree store of the same training images (``--store``, no part labels),
+            then runs the part-combination protocol on held-out images (``--parts-eval``) with
+            references (``--reference auto``) and without (``none``)::
+
+                python benchmarks/bench_methods.py refcut --parts-train T --parts-eval E \\
+                    --store trees.zarr --steps 150 --limit 60 --out benchmarks/results/methods_refcut.json
+
+``cfr``     evaluates one checkpoint on GrabCut with the plain predictor, CFR-2, A-CFR-4 and
+            TAIZ, back to back in one process, and records NoC and the time per click (and its
+            ratio to the plain predictor's, measured in the same process)::
+
+                python benchmarks/bench_methods.py cfr --checkpoint RUN --data ../shared/data/GrabCut \\
+                    --limit 20 --out benchmarks/results/methods_cfr_taiz.json
+
+Both use one evaluation worker (the timings share the CPU with nothing else of ours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+from mis_pipeline import __version__
+from mis_pipeline.config import PipelineConfig, from_dict, to_dict
+
+
+def _summary(result, name: str) -> dict:
+    s = result.summary()
+    return {
+        "setting": name,
+        "samples": s["num_samples"],
+        "noc": s["noc"],
+        "nof_never_reached": s["nof_never_reached"],
+        "miou_at": s.get("miou_at"),
+        "seconds_per_click_predict": s["seconds_per_click_predict"],
+        "seconds_reset_mean": s["seconds_reset_mean"],
+    }
+
+
+def _tiny(overrides: dict) -> PipelineConfig:
+    from mis_pipeline.cli._common import load_config
+
+    cfg = load_config("tiny", [])
+    data = to_dict(cfg)
+    for section, values in overrides.items():
+        cur = data
+        for part in section.split("."):
+            cur = cur.setdefault(part, {})
+        cur.update(values)
+    return from_dict(PipelineConfig, data)
+
+
+def run_refcut(args: argparse.Namespace) -> dict:
+    from mis_pipeline.evaluate import evaluate_dataset
+    from mis_pipeline.evaluate.parts import PartCombinationDataset
+    from mis_pipeline.train import run_training
+
+    common = {
+        "train": {"mode": "refcut", "steps": args.steps, "batch_size": args.batch, "device": "cpu",
+                  "checkpoint_every": args.steps, "log_every": 10},
+        "data": {"loader_workers": args.loader_workers},
+        "evaluate": {"max_clicks": args.max_clicks, "workers": 1},
+        "evaluate.model": {"device": "cpu"},
+    }
+    runs = {}
+    t0 = time.perf_counter()
+    runs["supervised"] = run_training(_tiny(common), Path(args.work) / "refcut_parts", parts=args.parts_train)
+    t1 = time.perf_counter()
+    runs["mined"] = run_training(_tiny(common), Path(args.work) / "refcut_mined", store=args.store)
+    t2 = time.perf_counter()
+    ds = PartCombinationDataset(args.parts_eval)
+    idx = list(range(min(args.limit, len(ds))))
+    rows = []
+    for source, res in runs.items():
+        for reference in ("auto", "none"):
+            cfg = _tiny({**common, "evaluate": {**common["evaluate"], "reference": reference},
+                         "evaluate.model": {"device": "cpu", "checkpoint": str(res.run_dir)}})
+            r = evaluate_dataset(ds, cfg, predictor="model", indices=idx, workers=1)
+            rows.append({"pairs": source, "reference": reference, **_summary(r, f"{source}/{reference}")})
+            print(rows[-1]["setting"], rows[-1]["noc"], flush=True)
+    return {
+        "what": "RefCut on CarParts, tiny model (vit_tiny, 128 px, random init), same steps for both pair "
+                "sources; part-combination protocol on held-out images",
+        "train_seconds": {"supervised": t1 - t0, "mined": t2 - t1},
+        "steps": args.steps, "batch_size": args.batch, "eval_samples": len(idx), "max_clicks": args.max_clicks,
+        "parts_train": str(args.parts_train), "parts_eval": str(args.parts_eval), "store": str(args.store),
+        "results": rows,
+    }
+
+
+def run_cfr(args: argparse.Namespace) -> dict:
+    from mis_pipeline.evaluate import evaluate_dataset, open_dataset
+
+    ds = open_dataset("grabcut", args.data)
+    idx = list(range(min(args.limit, len(ds))))
+    settings = {
+        "plain": {},
+        "cfr-2": {"cfr": {"steps": 2}},
+        "a-cfr-4": {"cfr": {"steps": 4, "adaptive": True}},
+        "taiz": {"evaluate.model": {"zoom": "taiz"}},
+    }
+    rows = []
+    for name, extra in settings.items():
+        over = {"evaluate": {"max_clicks": args.max_clicks, "workers": 1},
+                "evaluate.model": {"device": "cpu", "checkpoint": str(args.checkpoint),
+                                   **extra.get("evaluate.model", {})}}
+        if "cfr" in extra:
+            over["cfr"] = extra["cfr"]
+        r = evaluate_dataset(ds, _tiny(over), predictor="model", indices=idx, workers=1)
+        rows.append(_summary(r, name))
+        print(name, rows[-1]["noc"], rows[-1]["seconds_per_click_predict"], flush=True)
+    base = rows[0]["seconds_per_click_predict"]
+    for row in rows:
+        row["time_ratio_to_plain"] = row["seconds_per_click_predict"] / base if base else None
+    return {"what": "CFR-2, A-CFR-4 and TAIZ on GrabCut with one tiny checkpoint, back to back",
+            "checkpoint": str(args.checkpoint), "samples": len(idx), "max_clicks": args.max_clicks,
+            "results": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("refcut")
+    r.add_argument("--parts-train", required=True)
+    r.add_argument("--parts-eval", required=True)
+    r.add_argument("--store", required=True)
+    r.add_argument("--steps", type=int, default=150)
+    r.add_argument("--batch", type=int, default=8)
+    r.add_argument("--loader-workers", type=int, default=1)
+    r.add_argument("--limit", type=int, default=60)
+    r.add_argument("--max-clicks", type=int, default=20)
+    r.add_argument("--work", default="/tmp/bench_methods")
+    r.add_argument("--out", required=True)
+    c = sub.add_parser("cfr")
+    c.add_argument("--checkpoint", required=True)
+    c.add_argument("--data", default="../shared/data/GrabCut")
+    c.add_argument("--limit", type=int, default=20)
+    c.add_argument("--max-clicks", type=int, default=20)
+    c.add_argument("--out", required=True)
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    result = run_refcut(args) if args.cmd == "refcut" else run_cfr(args)
+    result.update({"command": args.cmd, "wall_seconds": time.perf_counter() - t0, "mis_pipeline_version": __version__,
+                   "machine": platform.machine(), "python": platform.python_version()})
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
