@@ -169,3 +169,15 @@ def test_protocol_runs_end_to_end_on_grabcut(tiny_run, grabcut_dir, tmp_path):
     assert summary["predictor"] == "model" and summary["num_samples"] == 2
     assert (out / "per_sample.csv").is_file()
     assert "evaluate" in (out / "resolved_config.yaml").read_text()
+
+
+def test_skip_clicks_answers_the_first_clicks_on_the_whole_image():
+    z = SimpleClickZoom(64, skip_clicks=1)
+    z.reset((300, 400))
+    prev = np.zeros((300, 400), np.float32)
+    assert isinstance(z.select([Click(150, 200, True)], prev), FullView)
+    # no previous answer to zoom on: still the whole image at its own size (RITM)
+    assert isinstance(z.select([Click(150, 200, True), Click(5, 5, False)], prev), FullView)
+    prev[100:150, 200:260] = 0.9
+    v = z.select([Click(120, 230, True), Click(5, 5, False)], prev)
+    assert isinstance(v, CropView) and v.roi == (24, 224, 130, 330)
