@@ -28,6 +28,8 @@ Choices the paper leaves open, stated here:
   blobs added or cut out near the object) applied one at a time, rejecting an operation that
   overshoots below ``target - tol`` and halving the operation size after a rejection, until the
   IoU is within ``tol`` of the target (``tol`` 0.02 by default).
+- Variant 1 sees the first valid click of the sample (the paper's single synthesized click);
+  the restarts then use all the sample's clicks plus one new click per round.
 - ``M_0,k`` fed to the model is the soft previous prediction (as everywhere in this package);
   the IoU of the gate and the perturbation target use it thresholded at 0.5.
 """
@@ -244,8 +246,10 @@ def vtmr_step(
     import torch
 
     blank = torch.zeros(gt.shape, dtype=torch.float32, device=gt.device)
-    # 1. variant 1: first-round prediction from the blank mask
-    v1 = prediction_variant(forward, points, labels, valid, blank)
+    # 1. variant 1: first-round prediction from the blank mask and one click (the first valid
+    #    click of each sample: VTMR's "a synthesized click point")
+    first = valid & (torch.cumsum(valid.long(), dim=1) == 1)
+    v1 = prediction_variant(forward, points, labels, first, blank)
     gt_np = gt.detach().cpu().numpy().reshape(gt.shape[0], *gt.shape[-2:]).astype(bool)
     v1_np = (v1.detach().cpu().numpy().reshape(gt_np.shape) > 0.5)
     # 2. variant 2: the ground truth perturbed to the same IoU

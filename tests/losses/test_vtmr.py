@@ -178,3 +178,22 @@ def test_loss_hook_uses_the_step_context():
                                                          valid, torch.zeros(2, 1, 32, 32))
     assert set(terms) >= {"vtmr_sup", "vtmr_mr", "vtmr_gate"} and torch.isfinite(loss)
     assert model.calls == 3 + 2 * int(terms["vtmr_k"])
+
+
+def test_variant_one_sees_a_single_click():
+    shapes = _shapes()
+    gt = torch.tensor(np.stack([shapes["disc"], shapes["rect"]])[:, None, ::3, ::3].copy())
+    seen = []
+
+    class Rec(_Tiny):
+        def forward(self, points, labels, valid, prev):
+            seen.append(valid.sum(dim=1).tolist())
+            return super().forward(points, labels, valid, prev)
+
+    points = torch.tensor([[[16, 13], [20, 20], [0, 0]], [[15, 16], [10, 12], [0, 0]]])
+    valid = torch.tensor([[True, True, False]] * 2)
+    sup = lambda o: F.binary_cross_entropy_with_logits(o, gt.float())  # noqa: E731
+    vtmr_step(Rec(), sup, _add_click, points, torch.ones(2, 3, dtype=torch.int64), valid, gt,
+              np.random.default_rng(0), VtmrConfig(enabled=True, max_extra_steps=0))
+    assert seen[0] == [1, 1]  # variant 1: one click per sample
+    assert seen[1] == [3, 3] and seen[2] == [3, 3]  # O_1,1 and O_1,2: all clicks plus the new one
