@@ -696,6 +696,10 @@ class TaizConfig(_Section):
     )
     max_clicks: int = spec(20, doc="T of the schedule lambda_t (the protocol's click budget).", ge=1)
     prob_threshold: float = spec(0.5, doc="Threshold of the coarse prediction M_2 (logit 0).", gt=0, lt=1)
+    train_prob: float = spec(
+        0.0, doc="Training: warp this fraction of the samples with the target mask as guidance (VTMR "
+        "distorts half of its training images: 0.5); 0 leaves training unchanged.", ge=0, le=1,
+    )
 
 
 @dataclass(frozen=True)

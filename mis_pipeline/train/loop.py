@@ -87,22 +87,20 @@ def open_annotated(spec: DataSpec, cfg: PipelineConfig) -> Any:
 
 def build_source(cfg: PipelineConfig, spec: DataSpec) -> Any:
     """The sample source (``sample(index, epoch)``) of the run."""
+    from .methods import refcut_source, wrap_source  # issue 16 (RefCut pairs, SUEM, TAIZ)
+
     if spec.mode == "mis":
         from ..data import ProposalDataset
 
-        return ProposalDataset(spec.path, seed=cfg.seed, config=cfg.data)
-    if spec.mode == "refcut":  # issue 16: RefCut pairs (train/methods.py)
-        from .methods import refcut_source
-
+        source = ProposalDataset(spec.path, seed=cfg.seed, config=cfg.data)
+    elif spec.mode == "refcut":
         if spec.kind == "parts":
-            return refcut_source(cfg, spec.path, None, None)
-        return refcut_source(cfg, None, spec.path, spec.reference)
-    source = open_annotated(spec, cfg)
-    if cfg.suem.enabled:  # issue 16: SUEM copy-paste of CFR-ICL
-        from .methods import SuemSource
-
-        source = SuemSource(source, cfg)
-    return source
+            source = refcut_source(cfg, spec.path, None, None)
+        else:
+            source = refcut_source(cfg, None, spec.path, spec.reference)
+    else:
+        source = open_annotated(spec, cfg)
+    return wrap_source(source, cfg, spec.mode)
 
 
 def build_loss(cfg: PipelineConfig) -> LossFn:

@@ -10,6 +10,8 @@
   (:class:`~mis_pipeline.refcut.MinedPairDataset`).
 - ``suem.enabled`` (``train.mode = "finetune"``): CFR-ICL's SUEM copy-paste on the annotated
   samples (:class:`SuemSource`).
+- ``taiz.train_prob`` (any mode): VTMR's TAIZ distortion of that fraction of the training
+  samples, the target mask as guidance (:class:`TaizSource`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..config import PipelineConfig
 
 __all__ = ["method_loss_hook", "method_prompt_fn", "refcut_prompt", "refcut_source", "prepare_model",
-           "SuemSource"]
+           "SuemSource", "TaizSource", "taiz_warp_sample", "wrap_source"]
 
 
 def method_loss_hook(cfg: PipelineConfig) -> Any:
@@ -87,6 +89,16 @@ def refcut_source(cfg: PipelineConfig, parts: str | None, store: str | None, ref
                             features=None)
 
 
+def wrap_source(source: Any, cfg: PipelineConfig, mode: str) -> Any:
+    """The sample source with the configured augmentations of issue 16 around it (SUEM for
+    ``finetune``, then TAIZ for any mode)."""
+    if mode == "finetune" and cfg.suem.enabled:
+        source = SuemSource(source, cfg)
+    if cfg.taiz.train_prob > 0:
+        source = TaizSource(source, cfg)
+    return source
+
+
 class SuemSource(SampleSource):
     """SUEM copy-paste around an annotated sample source (same ``sample(index, epoch)`` keys).
 
@@ -129,5 +141,56 @@ class SuemSource(SampleSource):
             return s
         c = click_lib.sample_clicks(res.mask, rng, self.clicks)
         s.update({"image": res.image, "mask": res.mask, "points": np.asarray(c.points, dtype=np.int32),
+                  "labels": np.asarray(c.labels, dtype=np.int8), "valid": np.asarray(c.valid, dtype=bool)})
+        return s
+
+
+def taiz_warp_sample(image: np.ndarray, mask: np.ndarray, sigma: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """VTMR's training distortion: ``image (H, W, 3) uint8`` and ``mask (H, W) bool`` warped by
+    the TAIZ map whose guidance is the mask itself, at the same size (bilinear / nearest)."""
+    import cv2
+
+    from ..refine import taiz_warp
+
+    h, w = mask.shape
+    warp = taiz_warp(mask.astype(np.float32), (h, w), sigma=sigma, floor=floor)
+    map_y = np.repeat((warp.ty * h - 0.5)[:, None], w, axis=1).astype(np.float32)
+    map_x = np.repeat((warp.tx * w - 0.5)[None, :], h, axis=0).astype(np.float32)
+    img = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    m = cv2.remap(mask.astype(np.uint8), map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    return img, m.astype(bool)
+
+
+class TaizSource(SampleSource):
+    """VTMR's TAIZ training distortion around any sample source (``taiz.train_prob`` of the
+    samples, drawn per ``(seed, epoch, index)``); clicks are simulated again on the warped mask."""
+
+    _TAG = 0x7A12
+
+    def __init__(self, source: Any, cfg: PipelineConfig) -> None:
+        self.source = source
+        self.taiz = cfg.taiz
+        self.clicks = cfg.data.clicks
+        self.config = source.config
+        self.seed = int(source.seed)
+        self.epoch_size = int(source.epoch_size)
+
+    def __repr__(self) -> str:
+        return f"TaizSource({self.source!r}, prob={self.taiz.train_prob})"
+
+    def sample(self, index: int, epoch: int = 0) -> dict[str, Any]:
+        from .. import clicks as click_lib
+        from ..data.seeding import sample_seeds
+
+        index, epoch = self._check_index(index, epoch)
+        s = self.source.sample(index, epoch)
+        rng, _ = sample_seeds(self.seed, epoch, index, self._TAG)
+        if rng.random() >= self.taiz.train_prob or not s["mask"].any():
+            return s
+        img, m = taiz_warp_sample(s["image"], s["mask"], self.taiz.sigma, self.taiz.floor)
+        if not m.any():
+            return s
+        c = click_lib.sample_clicks(m, rng, self.clicks)
+        s.update({"image": img, "mask": m, "points": np.asarray(c.points, dtype=np.int32),
                   "labels": np.asarray(c.labels, dtype=np.int8), "valid": np.asarray(c.valid, dtype=bool)})
         return s
