@@ -9,8 +9,9 @@ Public API
 :class:`TorchSampleDataset`  ``torch.utils.data.Dataset`` front end (``set_epoch``)
 :func:`collate`              samples -> dict of torch tensors
 :func:`to_ray`               Ray Data front end (``iter_torch_batches``)
-:func:`render_preview`       the ``mis preview`` figure of one image
+:func:`render_preview`       the ``mis preview`` figure of one image (:func:`write_previews`: many)
 :func:`proposal_stats`       area / depth distribution of sampled proposals (``mis inspect``)
+:func:`proposal_recall`      best IoU of sampled proposals with annotated objects
 
 Importing this package imports neither torch, albumentations nor Ray (names resolve lazily).
 """
