@@ -144,3 +144,24 @@ def test_carparts_coco_polygons_match_the_rasterised_masks(shared_data):
         ref = np.asarray(Image.open(masks[ann])) > 0
         ious.append((s.gt & ref).sum() / (s.gt | ref).sum())
     assert min(ious) > 0.9 and np.mean(ious) > 0.97
+
+
+def test_sbd_train_split_and_instance_ids(tmp_path):
+    from scipy.io import savemat
+
+    seg = np.zeros((48, 56), np.uint8)
+    seg[4:30, 5:35] = 2
+    seg[30:46, 20:54] = 5  # instance ids need not be contiguous
+    rng = np.random.default_rng(1)
+    (tmp_path / "img").mkdir()
+    (tmp_path / "inst").mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 255, (48, 56, 3), dtype=np.uint8)).save(tmp_path / "img" / f"{name}.jpg")
+        savemat(tmp_path / "inst" / f"{name}.mat", {"GTinst": {"Segmentation": seg}})
+    (tmp_path / "train.txt").write_text("b\n")
+    (tmp_path / "val.txt").write_text("a\nb\n")
+    ds = AnnotatedDataset.open("sbd", tmp_path, config=CFG, seed=0)  # split defaults to train
+    assert ds.source.ids == ["b#2", "b#5"]
+    nodes = {int(ds.sample(i)["node"]) for i in range(6)}
+    assert nodes == {2, 5}
+    assert len(AnnotatedDataset.open("sbd", tmp_path, split="val", config=CFG).source) == 4
