@@ -214,7 +214,10 @@ class Augmenter:
         run, with the same seeds and hence the same parameters, on a 256 x 1 ramp holding
         every uint8 value in each channel, so row ``v`` of the result is what they make of
         value ``v``; ``cv2.LUT`` then applies the composed table to the crop in one pass
-        (about 10x cheaper than RGBShift's float round trip over 448 x 448 x 3 values).
+        instead of two passes, one of them RGBShift's float round trip (whole augmentation
+        about 0.55x of the plain path at 448 crops, paired A/B). Valid while both transforms
+        stay point functions with image-independent parameters; the bit-exactness test
+        against the plain path guards that for future albumentations versions.
         """
         data: dict[str, Any] = {"image": _RAMP.copy()}
         for t, word in zip(self.transforms[self._n_geometric :], words, strict=True):
