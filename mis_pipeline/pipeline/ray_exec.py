@@ -91,23 +91,30 @@ def feature_compute(ray: Any, config: PipelineConfig) -> tuple[str, float]:
 
 
 def run_ray(refs: Sequence[ImageRef], config: PipelineConfig, patch_size: int) -> Iterator[dict[str, np.ndarray]]:
-    """Yield merged batches of ``refs`` computed by a Ray Data pipeline (order not preserved)."""
+    """Yield merged batches of ``refs`` computed by a Ray Data pipeline (order not preserved).
+
+    One Ray Data block (one task) per ``preprocess.batch_size`` images: results stream back
+    batch by batch, so the driver commits while workers compute, and the last wave of tasks is
+    short. On the CPU path the three stages fuse into one operator, which then may use every
+    CPU from the start (Ray Data's per-operator resource reservation is turned off for it: it
+    kept one of two CPUs idle until the first task finished); with feature actors it stays on.
+    """
     if not refs:
         return
     ray = init_ray(config.preprocess.ray_address)
     pcfg = config.preprocess
     bs = pcfg.batch_size
+    mode, gpus = feature_compute(ray, config)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.execution_options.verbose_progress = False
-    n_blocks = max(1, min(-(-len(refs) // bs), 4 * int(ray.cluster_resources().get("CPU", 1))))
+    ctx.op_resource_reservation_enabled = mode == "actors"
     ds = ray.data.from_items(
-        [{"image_id": r.image_id, "source": r.path} for r in refs], override_num_blocks=n_blocks
+        [{"image_id": r.image_id, "source": r.path} for r in refs], override_num_blocks=-(-len(refs) // bs)
     )
     ds = ds.map_batches(
         _decode_fn, fn_kwargs={"config": config, "patch_size": patch_size}, batch_size=bs, batch_format="numpy"
     )
-    mode, gpus = feature_compute(ray, config)
     if mode == "actors":
         ds = ds.map_batches(
             FeatureStage,
