@@ -80,6 +80,9 @@ class CocoDataset(Dataset):
             self._items.append((f"{Path(im['file_name']).stem}#{int(ann['id'])}", im, ann))
         if not self._items:
             raise DatasetError(f"coco: {str(path)!r} has no non-crowd annotation with a segmentation")
+        self._by_image: dict[int, list[int]] = {}
+        for k, (_, im, _) in enumerate(self._items):
+            self._by_image.setdefault(int(im["id"]), []).append(k)
 
     @property
     def ids(self) -> list[str]:
@@ -92,7 +95,10 @@ class CocoDataset(Dataset):
         self._check_index(index)
         sid, im, ann = self._items[index]
         image = read_rgb(self.root / im["file_name"])
-        hw = image.shape[:2]
+        return Sample(sid, image, self._mask(index, image.shape[:2]), None)
+
+    def _mask(self, index: int, hw: tuple[int, int]) -> np.ndarray:
+        sid, _, ann = self._items[index]
         seg = ann["segmentation"]
         if isinstance(seg, dict):
             from ..annotate.rle import coco_rle_decode
@@ -103,12 +109,43 @@ class CocoDataset(Dataset):
                 raise DatasetError(f"coco: annotation {ann['id']} has an unreadable RLE segmentation: {exc}") from exc
         else:
             gt = rasterize_polygons(seg, hw)
-        if gt.shape != hw:
-            raise DatasetError(f"coco: sample {sid!r}: mask is {gt.shape} but the image is {hw} (rows x cols)")
-        return Sample(sid, image, gt, None)
+        if gt.shape != tuple(hw):
+            raise DatasetError(f"coco: sample {sid!r}: mask is {gt.shape} but the image is {tuple(hw)} (rows x cols)")
+        return gt
+
+    def other_mask(self, index: int, hw: tuple[int, int]) -> np.ndarray | None:
+        """``(H, W) bool`` union of the other (non-crowd) annotations of sample ``index``'s
+        image, or None when it has no other."""
+        self._check_index(index)
+        image_id = int(self._items[index][1]["id"])
+        others = [k for k in self._by_image[image_id] if k != index]
+        if not others:
+            return None
+        out = np.zeros(tuple(hw), dtype=bool)
+        for k in others:
+            out |= self._mask(k, hw)
+        return out
 
 
 # --------------------------------------------------------------------------- the dataset
+def _other_objects(source: Dataset, index: int, hw: tuple[int, int]) -> np.ndarray | None:
+    """``(H, W) bool`` union of the other annotated objects of the image of object ``index``
+    (RITM's "other" negatives of a multi-object sample), or None when there is none or the
+    layout keeps one object per image row (``folder``, GrabCut-like pairs)."""
+    from ..evaluate.datasets import _InstanceDataset
+
+    if isinstance(source, CocoDataset):
+        return source.other_mask(index, hw)
+    if isinstance(source, _InstanceDataset):  # SBD / VOC: every instance is in one label map
+        name, inst = source._items[index]
+        labels = source._labels(name)
+        other = (labels != 0) & (labels != inst)
+        if source.ignore_value is not None:
+            other &= labels != source.ignore_value
+        return other if other.any() and other.shape == tuple(hw) else None
+    return None
+
+
 def _annotation_id(source: Dataset, index: int) -> int:
     """The source's own id of annotated object ``index`` (COCO annotation id, SBD / VOC
     instance id), or ``index`` when it has none."""
@@ -134,11 +171,16 @@ class AnnotatedDataset(SampleSource):
         ``config.data_ratio``.
     crop_size, epoch_size, config
         As for :class:`~mis_pipeline.data.ProposalDataset`.
+    other_objects : bool
+        Take "other" negatives from the image's other annotated objects (see below).
 
     The sample's ``image_index`` is the object's index in ``source`` and ``node`` its
     annotation id (COCO annotation id, SBD / VOC instance id; else the index again).
-    ``clicks.other_source = "tree"`` has no tree here: "other" negatives fall back to the
-    background, as with a single proposal.
+    "Other" negatives come, as in RITM's multi-object samples, from the other annotated
+    objects of the same image (SBD / VOC instances, other annotations of a COCO image; they are
+    augmented with the object) when ``other_objects`` is true and there are any; otherwise
+    from the background, as with a single proposal (``clicks.other_source = "tree"`` has no
+    tree here). RITM also merges two objects into one target with probability 0.15; not done.
     """
 
     def __init__(
@@ -150,8 +192,10 @@ class AnnotatedDataset(SampleSource):
         crop_size: int | None = None,
         epoch_size: int | None = None,
         config: DataConfig | None = None,
+        other_objects: bool = True,
     ) -> None:
         self.config = _resolve(config, crop_size, epoch_size, None)
+        self.other_objects = bool(other_objects)
         if data_ratio is not None:
             from ..config import from_dict, to_dict
 
@@ -218,11 +262,12 @@ class AnnotatedDataset(SampleSource):
 
             local["augmenter"] = Augmenter(self.config.augment)
         cfg = self.config
+        other = _other_objects(self.source, j, s.gt.shape) if self.other_objects else None
         need = max(int(cfg.clicks.min_object_area), 1)
         areas = []
         for attempt in range(cfg.max_redraws + 1):
             rng, aug_seed = sample_seeds(self.seed, epoch, index, attempt)
-            aug = local["augmenter"](s.image, s.gt, aug_seed)
+            aug = local["augmenter"](s.image, s.gt, aug_seed, other=other)
             area = int(np.count_nonzero(aug.mask))
             if area >= need:
                 break
@@ -233,7 +278,7 @@ class AnnotatedDataset(SampleSource):
                 f"than {need} px of it survived the augmentation in all {cfg.max_redraws + 1} draws (areas "
                 f"{areas}, {int(s.gt.sum())} px before); lower data.clicks.min_object_area or drop the object"
             )
-        c = click_lib.sample_clicks(aug.mask, rng, cfg.clicks)
+        c = click_lib.sample_clicks(aug.mask, rng, cfg.clicks, other=aug.other)
         return {
             "image": aug.image,
             "mask": aug.mask,

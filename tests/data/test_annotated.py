@@ -165,3 +165,46 @@ def test_sbd_train_split_and_instance_ids(tmp_path):
     nodes = {int(ds.sample(i)["node"]) for i in range(6)}
     assert nodes == {2, 5}
     assert len(AnnotatedDataset.open("sbd", tmp_path, split="val", config=CFG).source) == 4
+
+
+@pytest.mark.parametrize("layout", ["coco", "sbd"])
+def test_other_negatives_come_from_the_other_objects(tmp_path, annotated_folder, layout):
+    from mis_pipeline.data.annotated import _other_objects
+    from mis_pipeline.data.augment import Augmenter
+    from mis_pipeline.data.seeding import sample_seeds
+
+    cfg = from_dict(DataConfig, {"epoch_size": 12, "augment": {"crop_size": 64},
+                                 "clicks": {"negative_probs": [0.0, 1.0, 0.0], "prob_gamma": 0.95}})
+    if layout == "coco":
+        ds = AnnotatedDataset(CocoDataset(annotated_folder / "images", annotated_folder / "coco.json"), config=cfg)
+    else:
+        from scipy.io import savemat
+
+        seg = np.zeros((48, 56), np.uint8)
+        seg[4:30, 5:35] = 2
+        seg[30:46, 20:54] = 5
+        (tmp_path / "img").mkdir()
+        (tmp_path / "inst").mkdir()
+        Image.fromarray(np.full((48, 56, 3), 90, np.uint8)).save(tmp_path / "img" / "a.jpg")
+        savemat(tmp_path / "inst" / "a.mat", {"GTinst": {"Segmentation": seg}})
+        (tmp_path / "train.txt").write_text("a\n")
+        ds = AnnotatedDataset.open("sbd", tmp_path, config=cfg)
+    augmenter = Augmenter(cfg.augment)
+    seen = 0
+    for index in range(12):
+        s = ds.sample(index)
+        j = int(s["image_index"])
+        src = ds.source.load(j)
+        other = _other_objects(ds.source, j, src.gt.shape)
+        assert other is not None and not (other & src.gt).any()
+        rng, aug_seed = sample_seeds(ds.seed, 0, index, 0)
+        aug = augmenter(src.image, src.gt, aug_seed, other=other)
+        assert np.array_equal(aug.mask, s["mask"])
+        neg = s["points"][s["valid"] & (s["labels"] == 0)]
+        if aug.other.any():
+            assert aug.other[neg[:, 0], neg[:, 1]].all()  # the "other" strategy only
+            seen += len(neg)
+    assert seen > 0
+    # without other objects, "other" falls back to the background
+    plain = AnnotatedDataset(ds.source, config=cfg, other_objects=False)
+    assert plain.sample(0)["image"].shape == (64, 64, 3)
