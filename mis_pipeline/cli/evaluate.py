@@ -213,10 +213,14 @@ def register(app: typer.Typer) -> None:
                 cfg,
                 evaluate=dataclasses.replace(cfg.evaluate, workers=min(usable_cores(), max(n, 1))),
             )
-        with Progress("evaluate", "samples", enabled=progress) as bar:
-            result = evaluate_dataset(
-                ds, cfg, indices=indices, progress=_RunningNoC(bar, cfg.evaluate.max_clicks)
-            )
+        try:
+            with Progress("evaluate", "samples", enabled=progress) as bar:
+                result = evaluate_dataset(
+                    ds, cfg, indices=indices, progress=_RunningNoC(bar, cfg.evaluate.max_clicks)
+                )
+        except KeyboardInterrupt:
+            typer.echo("interrupted: no results written", err=True)
+            raise typer.Exit(130) from None
         write_results(result, out_dir)
         write_resolved_config(cfg, out_dir)
         typer.echo(format_summary([result.summary()]))

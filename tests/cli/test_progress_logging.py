@@ -126,3 +126,16 @@ def test_console_script_stdout_holds_results_only(small_corpus, tmp_path, mis_sc
     assert "INFO" not in proc.stdout and "DEBUG" not in proc.stdout and "preprocess:" not in proc.stdout
     assert "INFO" in proc.stderr and "preprocess: 6/6 images (100%)" in proc.stderr
     assert "DEBUG" in proc.stderr and "numba" not in proc.stderr  # -vv: this package only
+
+
+def test_evaluate_ctrl_c_is_one_line_exit_130(folder_dataset, tmp_path, capsys, monkeypatch):
+    import mis_pipeline.evaluate as ev
+
+    def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ev, "evaluate_dataset", interrupted)
+    assert _evaluate(folder_dataset, tmp_path / "run") == 130
+    cap = capsys.readouterr()
+    assert cap.err.strip().splitlines()[-1] == "interrupted: no results written"
+    assert "Traceback" not in cap.err and not (tmp_path / "run" / "summary.json").exists()
