@@ -109,22 +109,40 @@ def run_cfr(args: argparse.Namespace) -> dict:
         "a-cfr-4": {"cfr": {"steps": 4, "adaptive": True}},
         "taiz": {"evaluate.model": {"zoom": "taiz"}},
     }
-    rows = []
-    for name, extra in settings.items():
-        over = {"evaluate": {"max_clicks": args.max_clicks, "workers": 1},
-                "evaluate.model": {"device": "cpu", "checkpoint": str(args.checkpoint),
-                                   **extra.get("evaluate.model", {})}}
-        if "cfr" in extra:
-            over["cfr"] = extra["cfr"]
-        r = evaluate_dataset(ds, _tiny(over), predictor="model", indices=idx, workers=1)
-        rows.append(_summary(r, name))
-        print(name, rows[-1]["noc"], rows[-1]["seconds_per_click_predict"], flush=True)
-    base = rows[0]["seconds_per_click_predict"]
-    for row in rows:
+    import statistics
+
+    # The settings take turns (forward, then backward order, ``--repeats`` times) so that a slow or
+    # fast phase of a shared machine does not favour one of them; the median time is reported.
+    rows: dict[str, dict] = {}
+    times: dict[str, list[float]] = {name: [] for name in settings}
+    order = list(settings)
+    for rep in range(args.repeats):
+        for name in order if rep % 2 == 0 else order[::-1]:
+            extra = settings[name]
+            over = {"evaluate": {"max_clicks": args.max_clicks, "workers": 1},
+                    "evaluate.model": {"device": "cpu", "checkpoint": str(args.checkpoint),
+                                       **extra.get("evaluate.model", {})}}
+            if "cfr" in extra:
+                over["cfr"] = extra["cfr"]
+            r = evaluate_dataset(ds, _tiny(over), predictor="model", indices=idx, workers=1)
+            row = _summary(r, name)
+            if name in rows and rows[name]["noc"] != row["noc"]:
+                raise RuntimeError(f"{name}: NoC differs between repetitions ({rows[name]['noc']} vs {row['noc']})")
+            rows.setdefault(name, row)
+            times[name].append(row["seconds_per_click_predict"])
+            print(rep, name, row["noc"], row["seconds_per_click_predict"], flush=True)
+    base = statistics.median(times["plain"])
+    out = []
+    for name in order:
+        row = rows[name]
+        row["seconds_per_click_predict_runs"] = times[name]
+        row["seconds_per_click_predict"] = statistics.median(times[name])
         row["time_ratio_to_plain"] = row["seconds_per_click_predict"] / base if base else None
-    return {"what": "CFR-2, A-CFR-4 and TAIZ on GrabCut with one tiny checkpoint, back to back",
+        out.append(row)
+    rows = out
+    return {"what": "CFR-2, A-CFR-4 and TAIZ on GrabCut with one tiny checkpoint, taking turns",
             "checkpoint": str(args.checkpoint), "samples": len(idx), "max_clicks": args.max_clicks,
-            "results": rows}
+            "repeats": args.repeats, "results": rows}
 
 
 def main() -> None:
@@ -146,6 +164,7 @@ def main() -> None:
     c.add_argument("--data", default="../shared/data/GrabCut")
     c.add_argument("--limit", type=int, default=20)
     c.add_argument("--max-clicks", type=int, default=20)
+    c.add_argument("--repeats", type=int, default=3)
     c.add_argument("--out", required=True)
     args = ap.parse_args()
     t0 = time.perf_counter()

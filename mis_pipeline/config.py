@@ -697,7 +697,10 @@ class TaizConfig(_Section):
         doc="Added to the guidance map (as a fraction of its mean) so the warp stays strictly "
         "monotone and invertible; the paper leaves this open.", ge=0,
     )
-    max_clicks: int = spec(20, doc="T of the schedule lambda_t (the protocol's click budget).", ge=1)
+    max_clicks: Optional[int] = spec(
+        None, doc="T of the schedule lambda_t; None: the protocol's click budget evaluate.max_clicks (VTMR: 20).",
+        ge=1,
+    )
     prob_threshold: float = spec(0.5, doc="Threshold of the coarse prediction M_2 (logit 0).", gt=0, lt=1)
     train_prob: float = spec(
         0.0, doc="Training: warp this fraction of the samples with the target mask as guidance (VTMR "

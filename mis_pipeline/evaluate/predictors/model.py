@@ -32,6 +32,7 @@ can call it repeatedly on one view.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -291,7 +292,7 @@ class TaizZoom:
         from ...config import TaizConfig
 
         self.target = int(target)
-        self.params = params if params is not None else TaizConfig()
+        self.params = params if params is not None else TaizConfig(max_clicks=20)
 
     def reset(self, hw: tuple[int, int]) -> None:
         self.hw = (int(hw[0]), int(hw[1]))
@@ -350,8 +351,8 @@ class ModelPredictor(Predictor):
         device = resolve_device(m.device)
         model, meta = load_checkpoint(m.checkpoint, map_location=device)
         zoom = ZOOMS[m.zoom](m, model.cfg.img_size)
-        if isinstance(zoom, TaizZoom):
-            zoom.params = cfg.taiz
+        if isinstance(zoom, TaizZoom):  # T of lambda_t defaults to the protocol's click budget
+            zoom.params = dataclasses.replace(cfg.taiz, max_clicks=cfg.taiz.max_clicks or cfg.evaluate.max_clicks)
         return cls(model, zoom, flip=m.flip, meta=meta, checkpoint=str(m.checkpoint), cfr=cfg.cfr)
 
     @property
@@ -445,7 +446,7 @@ class ModelPredictor(Predictor):
         coarse = torch.logit(prob.float(), eps=1e-6)
         out, _lam = taiz_refine(run, self._image, coarse, pts, positive.astype(np.int64), np.ones(len(pts), bool),
                                 t=len(clicks), out_hw=(self.zoom.target, self.zoom.target), sigma=p.sigma,
-                                floor=p.floor, max_clicks=p.max_clicks, prob_threshold=p.prob_threshold,
+                                floor=p.floor, max_clicks=p.max_clicks or 20, prob_threshold=p.prob_threshold,
                                 click_radius=self.model.cfg.click_radius)
         return torch.sigmoid(out)
 
