@@ -105,8 +105,9 @@ def register(app: typer.Typer) -> None:
             "most cfr.threshold (20) pixels change.",
         ),
         zoom: str | None = typer.Option(
-            None, "--zoom", metavar="simpleclick|taiz|none", help="Zoom of --predictor model "
-            "(evaluate.model.zoom): SimpleClick's zoom-in, VTMR's target-aware zoom, or none.",
+            None, "--zoom", metavar="MODE", help="Zoom of --predictor model "
+            "(evaluate.model.zoom): simpleclick (SimpleClick's zoom-in), taiz (VTMR's "
+            "target-aware zoom) or none.",
         ),
         compare: bool = typer.Option(
             False,
