@@ -131,6 +131,25 @@ def run_cfr(args: argparse.Namespace) -> dict:
             rows.setdefault(name, row)
             times[name].append(row["seconds_per_click_predict"])
             print(rep, name, row["noc"], row["seconds_per_click_predict"], flush=True)
+    # Network evaluations per click (exact, unlike the timings on a shared machine): one more pass
+    # with the predictor in this process, counting its forwards.
+    from mis_pipeline.evaluate.predictors import make_predictor
+    from mis_pipeline.evaluate.runner import evaluate_sample
+
+    for name in order:
+        extra = settings[name]
+        over = {"evaluate": {"max_clicks": args.max_clicks, "workers": 1},
+                "evaluate.model": {"device": "cpu", "checkpoint": str(args.checkpoint),
+                                   **extra.get("evaluate.model", {})}}
+        if "cfr" in extra:
+            over["cfr"] = extra["cfr"]
+        cfg = _tiny(over)
+        pred = make_predictor("model", cfg)
+        clicks = 0
+        for i in idx:
+            clicks += len(evaluate_sample(ds.load(i), pred, cfg.evaluate, i).clicks)
+        rows[name]["forwards_per_click"] = pred.forwards / max(clicks, 1)
+        print(name, "forwards per click", rows[name]["forwards_per_click"], flush=True)
     base = statistics.median(times["plain"])
     out = []
     for name in order:
