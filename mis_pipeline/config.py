@@ -773,8 +773,9 @@ class TrainConfig(_Section):
     """The trainer: RITM iterative training with SimpleClick's optimiser settings.
 
     Batches are global: ``batch_size`` samples per optimizer step over all workers, split into
-    ``workers * accumulate`` equal micro-batches, so a run gives the same numbers at any worker
-    count with the same ``workers * accumulate`` (up to the order of float reductions).
+    ``micro_batches`` equal micro-batches shared out among the workers (each worker accumulates
+    the gradients of its share), so a run gives the same numbers at every worker count that
+    divides ``micro_batches`` (up to the order of float reductions).
     """
 
     _section: typing.ClassVar[str] = "train"
@@ -788,9 +789,11 @@ class TrainConfig(_Section):
         "Click Loss over icl.steps gradient-carrying click steps (section icl).", choices=("mode", "icl"),
     )
     batch_size: int = spec(32, doc="Samples per optimizer step over all workers (MIS: 32).", ge=1)
-    accumulate: int = spec(
-        1, doc="Micro-batches per worker per optimizer step (gradient accumulation); "
-        "batch_size must be a multiple of workers * accumulate.", ge=1,
+    micro_batches: Optional[int] = spec(
+        None, doc="Micro-batches per optimizer step over all workers (each worker accumulates the "
+        "gradients of micro_batches / workers of them); batch_size must be a multiple of it and it a "
+        "multiple of workers. Fix it (e.g. 8) to get the same numbers with 1, 2, 4 or 8 workers; "
+        "None: one per worker.", ge=1,
     )
     epochs: float = spec(55, doc="Run length in epochs of data.epoch_size samples (MIS: 55).", gt=0)
     steps: Optional[int] = spec(
