@@ -14,9 +14,10 @@ changes is:
   checkpoints, state), which therefore must be on a filesystem every worker sees (a local
   path on one machine; shared storage on a cluster).
 
-Because each global batch is the same fixed set of samples at any worker count and each
-micro-batch has its own seeds, N workers x A accumulation steps give the parameters of 1 worker
-x N*A steps up to the order of float additions (tested with 1 and 2 CPU workers).
+Because each global batch is the same fixed set of ``train.micro_batches`` micro-batches at any
+worker count dividing it, and each micro-batch has its own seeds, N workers give the parameters
+of 1 worker accumulating all micro-batches, up to the order of float additions (tested with 1
+and 2 CPU workers).
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ def ray_data_batches(source: Any, plan: Plan, cfg: Any, start: int, rank: int, w
 
     t = cfg.train
     micro = plan.micro_size
-    count = (plan.total_steps - start) * micro * t.accumulate
-    layout = {"start": start, "batch_size": t.batch_size, "micro": micro, "accumulate": t.accumulate,
+    count = (plan.total_steps - start) * micro * plan.accumulate
+    layout = {"start": start, "batch_size": t.batch_size, "micro": micro, "accumulate": plan.accumulate,
               "world": world, "rank": rank}
     per_block = micro * max(1, math.ceil(count / micro / 20000))
     ds = ray.data.range(count, override_num_blocks=max(1, math.ceil(count / per_block)))

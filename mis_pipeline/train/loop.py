@@ -168,16 +168,21 @@ class Plan:
     milestones: tuple[int, ...]
     micro_size: int
     epoch_size: int
+    n_micro: int  # micro-batches per step over all workers
+    accumulate: int  # micro-batches per step of each worker
 
     @classmethod
     def of(cls, cfg: PipelineConfig, epoch_size: int) -> Plan:
         t = cfg.train
         kw = {"epochs": t.epochs, "steps": t.steps, "epoch_size": epoch_size, "batch_size": t.batch_size}
+        n_micro = schedule.num_micro_batches(t.micro_batches, t.workers)
         return cls(
             total_steps=schedule.total_steps(**kw),
             milestones=schedule.milestone_steps(t.milestones, **kw),
-            micro_size=schedule.micro_batch_size(t.batch_size, t.workers, t.accumulate),
+            micro_size=schedule.micro_batch_size(t.batch_size, n_micro),
             epoch_size=int(epoch_size),
+            n_micro=n_micro,
+            accumulate=n_micro // t.workers,
         )
 
 
@@ -198,9 +203,9 @@ class _FlatDataset:
 class _FlatBatches:
     """Batch sampler: this worker's micro-batches as lists of flat indices, in order."""
 
-    def __init__(self, start: int, end: int, *, batch_size: int, workers: int, accumulate: int,
+    def __init__(self, start: int, end: int, *, batch_size: int, n_micro: int, workers: int,
                  rank: int) -> None:
-        self.kw = {"batch_size": batch_size, "workers": workers, "accumulate": accumulate, "rank": rank}
+        self.kw = {"batch_size": batch_size, "n_micro": n_micro, "workers": workers, "rank": rank}
         self.start, self.end = start, end
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -208,7 +213,7 @@ class _FlatBatches:
             yield mb.flat.tolist()
 
     def __len__(self) -> int:
-        return (self.end - self.start) * self.kw["accumulate"]
+        return (self.end - self.start) * (self.kw["n_micro"] // self.kw["workers"])
 
 
 def loader_batches(source: Any, plan: Plan, cfg: PipelineConfig, start: int, *, rank: int = 0,
@@ -220,7 +225,7 @@ def loader_batches(source: Any, plan: Plan, cfg: PipelineConfig, start: int, *, 
     from ..data import collate
 
     sampler = _FlatBatches(start, plan.total_steps, batch_size=cfg.train.batch_size, workers=world,
-                           accumulate=cfg.train.accumulate, rank=rank)
+                           n_micro=plan.n_micro, rank=rank)
     nw = cfg.data.loader_workers
     loader = DataLoader(_FlatDataset(source, plan.epoch_size), batch_sampler=sampler, collate_fn=collate,
                         num_workers=nw, pin_memory=pin_memory, persistent_workers=False,
@@ -365,7 +370,7 @@ def train_worker(setup: WorkerSetup) -> dict[str, Any]:
         src, pl, c, s, rank=rank, world=world, pin_memory=device.type == "cuda"))
     batches = get_batches(source, plan, cfg, start, setup.rank, setup.world)
     micro_iter = schedule.micro_batches(start, plan.total_steps, batch_size=t.batch_size, workers=setup.world,
-                                        accumulate=t.accumulate, rank=setup.rank)
+                                        n_micro=plan.n_micro, rank=setup.rank)
     bar = _Progress(setup.progress and is_main, plan.total_steps, start)
     wait = 0.0
     window: dict[str, float] = {}
@@ -373,7 +378,7 @@ def train_worker(setup: WorkerSetup) -> dict[str, Any]:
 
     def fetch(step: int) -> Iterator[tuple[schedule.MicroBatch, TrainBatch]]:
         nonlocal wait
-        for _ in range(t.accumulate):
+        for _ in range(plan.accumulate):
             mb = next(micro_iter)
             t0 = time.perf_counter()
             raw = next(batches)
@@ -400,7 +405,7 @@ def train_worker(setup: WorkerSetup) -> dict[str, Any]:
     try:
         for step in range(start, plan.total_steps):
             res = train_step(
-                model, optimizer, fetch(step), step=step, accumulate=t.accumulate, loss_fn=loss_fn,
+                model, optimizer, fetch(step), step=step, accumulate=plan.accumulate, loss_fn=loss_fn,
                 seed=cfg.seed, max_rounds=t.max_num_next_clicks,
                 threshold=cfg.data.clicks.next_click_threshold, distance=cfg.data.clicks.next_click_distance,
                 drop_prob=t.prev_mask_drop_prob, autocast=autocast, reduce_grads=setup.reduce_grads,
@@ -547,7 +552,7 @@ def run_training(
                         None if annotations is None else str(Path(annotations).resolve()), split)
     if t.init is not None:
         cfg = replace(cfg, model=_init_model_config(t.init))
-    schedule.micro_batch_size(t.batch_size, t.workers, t.accumulate)  # fail early
+    schedule.micro_batch_size(t.batch_size, schedule.num_micro_batches(t.micro_batches, t.workers))  # fail early
     run = Path(out_dir)
     record = {"config": to_dict(cfg), "data": spec.as_dict()}
     state = rd.read_state(run)

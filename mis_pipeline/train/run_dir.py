@@ -54,10 +54,10 @@ CURVE_NAME = "loss_curve.png"
 RUN_CONFIG_NAME = "run.json"
 
 #: Fields that only choose how a run executes, not what it computes: they may change between
-#: an interrupted run and its resumption (worker count and accumulation change only the order
-#: of float sums; a run with BatchNorm in train mode would also see other micro-batches).
+#: an interrupted run and its resumption (with train.micro_batches fixed, the worker count
+#: changes only the order of float sums).
 RESUMABLE_FIELDS = frozenset({
-    "train.workers", "train.accumulate", "train.ray_address", "train.ray_data", "train.device",
+    "train.workers", "train.ray_address", "train.ray_data", "train.device",
     "train.log_every", "train.checkpoint_every", "train.max_minutes", "data.loader_workers", "data.tree_cache",
     "data.image_root", "evaluate.workers",
 })

@@ -5,11 +5,13 @@ A run is a sequence of optimizer steps ``0 .. total_steps - 1``. Step ``s`` cons
 index ``f`` is sample ``f % epoch_size`` of epoch ``f // epoch_size`` of the dataset
 (``dataset.sample(index, epoch)``, itself seeded by ``(seed, epoch, index)``).
 
-The global batch is cut into ``n_micro = workers * accumulate`` equal micro-batches ``k = 0 ..
-n_micro - 1`` (contiguous runs of flat indices). Worker ``rank`` computes micro-batches
-``k = m * workers + rank`` for ``m = 0 .. accumulate - 1``. So 1 worker x 2 accumulation steps
-and 2 workers x 1 step compute exactly the same micro-batches (same samples, same order, same
-per-micro-batch seeds); only the order in which their gradients are summed differs.
+The global batch is cut into ``n_micro`` (``train.micro_batches``, default one per worker)
+equal micro-batches ``k = 0 .. n_micro - 1`` (contiguous runs of flat indices). Worker ``rank``
+of ``workers`` computes micro-batches ``k = m * workers + rank`` for ``m = 0 .. n_micro /
+workers - 1`` and accumulates their gradients. So with ``n_micro = 2``, 1 worker x 2 accumulation
+steps and 2 workers x 1 step compute exactly the same micro-batches (same samples, same order,
+same per-micro-batch seeds, hence the same dropout masks); only the order in which their
+gradients are summed differs.
 
 Every random draw of the trainer derives from :class:`numpy.random.SeedSequence` keyed by the
 run seed, a domain tag and integers (step, micro-batch, epoch, index, round): resuming at step
@@ -32,6 +34,7 @@ __all__ = [
     "steps_per_epoch",
     "milestone_steps",
     "lr_factor",
+    "num_micro_batches",
     "micro_batch_size",
     "micro_batches",
     "flat_to_epoch_index",
@@ -53,7 +56,7 @@ class MicroBatch(NamedTuple):
 
     step: int
     k: int  # micro-batch number within the global batch, 0 .. n_micro - 1
-    m: int  # this worker's accumulation index, 0 .. accumulate - 1
+    m: int  # this worker's accumulation index, 0 .. n_micro / workers - 1
     flat: np.ndarray
 
 
@@ -89,23 +92,32 @@ def lr_factor(step: int, milestones: tuple[int, ...], gamma: float) -> float:
     return float(gamma ** sum(1 for m in milestones if m <= step))
 
 
-def micro_batch_size(batch_size: int, workers: int, accumulate: int) -> int:
-    """Samples per micro-batch; ``batch_size`` must split evenly into ``workers * accumulate``."""
-    n = workers * accumulate
-    if batch_size % n:
+def num_micro_batches(micro_batches: int | None, workers: int) -> int:
+    """Micro-batches per step over all workers (``None``: one per worker); a multiple of ``workers``."""
+    n = workers if micro_batches is None else int(micro_batches)
+    if n % workers:
+        raise ConfigError("train.micro_batches", micro_batches,
+                          f"a multiple of train.workers ({workers}), or null for one per worker")
+    return n
+
+
+def micro_batch_size(batch_size: int, n_micro: int) -> int:
+    """Samples per micro-batch; ``batch_size`` must split evenly into ``n_micro`` micro-batches."""
+    if batch_size % n_micro:
         raise ConfigError(
-            "train.batch_size",
-            batch_size,
-            f"a multiple of train.workers * train.accumulate = {workers} * {accumulate} = {n}",
+            "train.batch_size", batch_size,
+            f"a multiple of the number of micro-batches per step ({n_micro}: train.micro_batches, "
+            "or train.workers when it is null)",
         )
-    return batch_size // n
+    return batch_size // n_micro
 
 
 def micro_batches(
-    start_step: int, end_step: int, *, batch_size: int, workers: int, accumulate: int, rank: int
+    start_step: int, end_step: int, *, batch_size: int, n_micro: int, workers: int, rank: int
 ) -> Iterator[MicroBatch]:
     """The micro-batches worker ``rank`` computes for steps ``start_step .. end_step - 1``, in order."""
-    b = micro_batch_size(batch_size, workers, accumulate)
+    b = micro_batch_size(batch_size, n_micro)
+    accumulate = n_micro // workers
     for step in range(start_step, end_step):
         for m in range(accumulate):
             k = m * workers + rank

@@ -114,7 +114,7 @@ def test_bad_inputs_fail_before_training(tree_store, tmp_path):
     with pytest.raises(ConfigError, match="--store"):
         run_training(cfg, tmp_path / "a")
     with pytest.raises(ConfigError, match="train.batch_size"):
-        run_training(smoke_config(train={"steps": 2, "accumulate": 3}), tmp_path / "a", store=tree_store)
+        run_training(smoke_config(train={"steps": 2, "micro_batches": 3}), tmp_path / "a", store=tree_store)
     ft = smoke_config(train={"steps": 2, "mode": "finetune"})
     with pytest.raises(ConfigError, match="train.init"):
         run_training(ft, tmp_path / "a", data=tmp_path)

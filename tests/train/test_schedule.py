@@ -9,13 +9,13 @@ from mis_pipeline.errors import ConfigError
 from mis_pipeline.train import schedule
 
 
-@pytest.mark.parametrize(("workers", "accumulate"), [(1, 1), (1, 4), (2, 1), (2, 2), (4, 1)])
-def test_micro_batches_partition_each_global_batch(workers, accumulate):
+@pytest.mark.parametrize(("workers", "n_micro"), [(1, 1), (1, 4), (2, 2), (2, 4), (4, 4)])
+def test_micro_batches_partition_each_global_batch(workers, n_micro):
     g = 8
     seen: dict[int, list[int]] = {}
     for rank in range(workers):
-        for mb in schedule.micro_batches(3, 6, batch_size=g, workers=workers, accumulate=accumulate, rank=rank):
-            assert len(mb.flat) == g // (workers * accumulate)
+        for mb in schedule.micro_batches(3, 6, batch_size=g, n_micro=n_micro, workers=workers, rank=rank):
+            assert len(mb.flat) == g // n_micro
             assert mb.k == mb.m * workers + rank
             seen.setdefault(mb.step, []).extend(mb.flat.tolist())
     assert sorted(seen) == [3, 4, 5]
@@ -23,18 +23,21 @@ def test_micro_batches_partition_each_global_batch(workers, accumulate):
         assert sorted(flat) == list(range(step * g, (step + 1) * g))
 
 
-def test_same_micro_batches_for_same_workers_times_accumulate():
-    """1 worker x 2 accumulation steps computes exactly the micro-batches of 2 workers x 1."""
-    one = {(mb.step, mb.k): mb.flat.tolist()
-           for mb in schedule.micro_batches(0, 4, batch_size=6, workers=1, accumulate=2, rank=0)}
-    two = {(mb.step, mb.k): mb.flat.tolist()
-           for r in range(2) for mb in schedule.micro_batches(0, 4, batch_size=6, workers=2, accumulate=1, rank=r)}
-    assert one == two
+def test_same_micro_batches_at_any_worker_count():
+    """With 4 micro-batches per step, 1, 2 and 4 workers compute exactly the same micro-batches."""
+    def plan(workers):
+        return {(mb.step, mb.k): mb.flat.tolist() for r in range(workers)
+                for mb in schedule.micro_batches(0, 4, batch_size=8, n_micro=4, workers=workers, rank=r)}
+
+    assert plan(1) == plan(2) == plan(4)
 
 
-def test_batch_size_must_split_evenly():
+def test_micro_batch_counts_must_split_evenly():
     with pytest.raises(ConfigError, match="train.batch_size"):
-        schedule.micro_batch_size(6, 4, 1)
+        schedule.micro_batch_size(6, 4)
+    with pytest.raises(ConfigError, match="train.micro_batches"):
+        schedule.num_micro_batches(3, 2)
+    assert schedule.num_micro_batches(None, 3) == 3 and schedule.num_micro_batches(4, 2) == 4
 
 
 def test_run_length_and_milestones():

@@ -29,9 +29,9 @@ def local_ray():
 
 
 def test_two_workers_match_one_process(local_ray, tree_store, tmp_path):
-    # the same micro-batches either way: 1 process x 2 accumulation steps, 2 workers x 1
-    one = smoke_config(train={"steps": 4, "accumulate": 2, "checkpoint_every": 2})
-    two = smoke_config(train={"steps": 4, "workers": 2, "checkpoint_every": 2})
+    # the same 2 micro-batches per step either way: 1 process accumulating both, 2 workers one each
+    one = smoke_config(train={"steps": 4, "micro_batches": 2, "checkpoint_every": 2})
+    two = smoke_config(train={"steps": 4, "micro_batches": 2, "workers": 2, "checkpoint_every": 2})
     run_training(one, tmp_path / "one", store=tree_store)
     res = run_training(two, tmp_path / "two", store=tree_store)
     assert res.steps == 4 and read_state(tmp_path / "two")["finished"]
