@@ -209,15 +209,20 @@ class PartPairDataset(SampleSource):
             local["augmenter"] = Augmenter(self.config.augment)
         cfg = self.config
         need = max(int(cfg.clicks.min_object_area), 1)
-        for attempt in range(cfg.max_redraws + 1):
+        # Re-draw parts and augmentation until the target keeps ``need`` px in the crop; after
+        # ``max_redraws`` failures (small parts cropped away) the whole object is tried as many times.
+        tries = cfg.max_redraws + 1
+        for attempt in range(2 * tries):
             rng, aug_seed = sample_seeds(self.seed, epoch, index, attempt)
-            chosen = draw_parts(self.parts[t], rng)
+            chosen = draw_parts(self.parts[t], rng) if attempt < tries else np.sort(self.parts[t])
             aug = local["augmenter"](image, np.isin(labels, chosen), aug_seed)
             if np.count_nonzero(aug.mask) >= need:
                 break
         else:
             raise SampleError(f"parts sample (seed={self.seed}, epoch={epoch}, index={index}) of "
-                              f"{self.images[t]!r}: no draw of parts kept {need} px after augmentation")
+                              f"{self.images[t]!r}: neither {tries} draws of parts nor {tries} of the whole "
+                              f"object kept {need} px after augmentation (lower data.clicks.min_object_area "
+                              "or zoom out with data.augment.scale_range)")
         c = click_lib.sample_clicks(aug.mask, rng, cfg.clicks)
         s = self.crop_size
         ref = self.draw_reference(t, chosen, rng)
