@@ -125,7 +125,8 @@ def _evaluate(checkpoint: Path, out: Path, limit: int | None) -> dict:
         raise SystemExit(f"mis evaluate failed with exit status {rc}")
     s = json.loads((out / "summary.json").read_text())
     return {"noc85": s["noc"]["85"], "noc90": s["noc"]["90"], "nof90": s["nof_never_reached"]["90"],
-            "miou_at_1": s["miou_at"][0], "miou_at_5": s["miou_at"][4], "num_samples": s["num_samples"]}
+            "miou_at_1": s["miou_at"][0], "miou_at_5": s["miou_at"][4], "miou_at_20": s["miou_at"][-1],
+            "num_samples": s["num_samples"]}
 
 
 def bench_curve(args: argparse.Namespace) -> dict:
