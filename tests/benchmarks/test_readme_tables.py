@@ -386,6 +386,7 @@ def _dict_paths(obj, prefix=()):
 @pytest.mark.parametrize(
     "name",
     [
+        "eval-grabcut",
         "bench-samples",
         "bench-sampling",
         "bench-annotate",
