@@ -647,7 +647,7 @@ BENCH_SAMPLES = Table(
     "the same image files, timed in interleaved blocks in the same process: "
     "{single_process.ms_per_bare_decode:f2} ms here), per sample and per component; goal: at "
     "most {goal_bare_decodes_per_sample:g} bare decodes per sample.",
-    label_header="samples",
+    label_header="sample path",
     columns=(
         Column("bare decodes / sample", "bare_decodes_per_sample", fixed(2)),
         Column("ms / sample", "ms_per_sample", fixed(1)),
@@ -765,8 +765,8 @@ BENCH_SAMPLING = Table(
         )
     ),
     notes=(
-        "The sampler's share of a training sample is {results.sampler_total_in_bare_decodes:f3} bare "
-        "decodes. Most of `click_maps_torch` is allocation: `torch.zeros` of the same maps takes "
+        "The sampler costs {results.sampler_total_in_bare_decodes:f3} bare decodes per training "
+        "sample. Most of `click_maps_torch` is allocation: `torch.zeros` of the same maps takes "
         "{results.zeros_batch32_per_sample_us:sig3} µs per sample.",
     ),
     command=".venv/bin/python benchmarks/bench_sampling.py --images {images:len}",
