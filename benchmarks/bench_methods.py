@@ -19,6 +19,13 @@ made from them):
                 python benchmarks/bench_methods.py cfr --checkpoint RUN --data ../shared/data/GrabCut \\
                     --limit 20 --out benchmarks/results/methods_cfr_taiz.json
 
+The held-out split of CarParts used for the README figures (the first 10 image names held out,
+90 for training) and the tree store of the training images::
+
+    python benchmarks/bench_methods.py split --parts ../shared/data/CarParts --holdout 10 --work /tmp/h8bench
+    mis preprocess /tmp/h8bench/train/images --out /tmp/h8bench/trees.zarr --executor local \
+        --set features.backbone=colour_texture
+
 Both use one evaluation worker (the timings share the CPU with nothing else of ours).
 """
 
@@ -166,6 +173,22 @@ def run_cfr(args: argparse.Namespace) -> dict:
             "repeats": args.repeats, "results": rows}
 
 
+def run_split(args: argparse.Namespace) -> dict:
+    """Held-out split of a part dataset as two folders of symbolic links (``images/`` and
+    ``part_labels/``): the first ``--holdout`` image names in sorted order go to ``eval``."""
+    root, out = Path(args.parts).resolve(), Path(args.work)
+    names = sorted(p.name for p in (root / "images").iterdir() if p.is_file())
+    for i, name in enumerate(names):
+        part = "eval" if i < args.holdout else "train"
+        stem = Path(name).stem
+        for sub, file in (("images", name), ("part_labels", f"{stem}.png")):
+            (out / part / sub).mkdir(parents=True, exist_ok=True)
+            link = out / part / sub / file
+            if not link.exists():
+                link.symlink_to(root / sub / file)
+    return {"train": str(out / "train"), "eval": str(out / "eval"), "holdout": args.holdout, "images": len(names)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -187,7 +210,14 @@ def main() -> None:
     c.add_argument("--max-clicks", type=int, default=20)
     c.add_argument("--repeats", type=int, default=3)
     c.add_argument("--out", required=True)
+    sp = sub.add_parser("split")
+    sp.add_argument("--parts", default="../shared/data/CarParts")
+    sp.add_argument("--holdout", type=int, default=10)
+    sp.add_argument("--work", required=True)
     args = ap.parse_args()
+    if args.cmd == "split":
+        print(json.dumps(run_split(args)))
+        return
     t0 = time.perf_counter()
     result = run_refcut(args) if args.cmd == "refcut" else run_cfr(args)
     result.update({"command": args.cmd, "wall_seconds": time.perf_counter() - t0, "mis_pipeline_version": __version__,
