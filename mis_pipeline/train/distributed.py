@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -103,7 +104,12 @@ def _sample_batch(batch: dict[str, np.ndarray], source: Any, epoch_size: int, la
 
 def ray_data_batches(source: Any, plan: Plan, cfg: Any, start: int, rank: int, world: int
                      ) -> Iterator[dict[str, Any]]:
-    """Worker ``rank``'s micro-batches from step ``start`` on, as a Ray Data stream (numpy dicts)."""
+    """Worker ``rank``'s micro-batches from step ``start`` on, as a Ray Data stream (numpy dicts).
+
+    The sampling tasks reserve a quarter CPU each, so the cluster needs more (logical) CPUs than
+    training workers: a local Ray started by :func:`run_ray_training` gets ``workers + 1`` at
+    least.
+    """
     import ray
 
     t = cfg.train
@@ -147,11 +153,17 @@ def run_ray_training(setup: WorkerSetup) -> dict[str, Any]:
     from ..pipeline.ray_exec import init_ray
 
     cfg = setup.cfg
+    n = cfg.train.workers
+    import ray
+
+    if not ray.is_initialized() and cfg.train.ray_address is None and not os.environ.get("RAY_ADDRESS"):
+        # a local Ray: one logical CPU per training worker plus room for the sampling tasks
+        ray.init(num_cpus=max(os.cpu_count() or 1, n + 1), include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.WARNING)
     ray = init_ray(cfg.train.ray_address)
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    n = cfg.train.workers
     use_gpu = cfg.train.device != "cpu" and ray.cluster_resources().get("GPU", 0) >= n
     run = Path(setup.run_dir).resolve()
     before = rd.read_state(run)
