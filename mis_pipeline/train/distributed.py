@@ -136,8 +136,13 @@ def _worker_entry(config: dict[str, Any]) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
 
+    every = max(setup.cfg.train.log_every, 50)
+
     def report(metrics: dict[str, Any]) -> None:
-        ray.train.report({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+        # Ray Train's report synchronises the workers: every 50 logged steps at most (the same
+        # steps on every worker); metrics.jsonl still gets every logged step from rank 0
+        if metrics["step"] % every == 0:
+            ray.train.report({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
 
     setup = replace(
         setup, rank=rank, world=world, progress=False, reduce_grads=allreduce_grads,
