@@ -26,18 +26,18 @@ def register(app: typer.Typer) -> None:
     def annotate_cmd(
         images: Path = typer.Argument(..., help="Folder of images to annotate (searched recursively).",
                                       show_default=False),
-        out: Path = typer.Option(..., "--out", "-o", help="Folder for the masks (one PNG per image named after its stem, "
+        out: Path = typer.Option(..., "--out", "-o", metavar="MASKS", help="Folder for the masks (one PNG per image named after its stem, "
                                  "annotations.json, pairs.csv); created if missing.", show_default=False),
         predictor: str | None = typer.Option(
-            None, "--predictor", "-p", help="tree, graphcut or model (default: evaluate.predictor; model "
+            None, "--predictor", "-p", metavar="NAME", help="tree, graphcut or model (default: evaluate.predictor; model "
             "when --checkpoint is given)."
         ),
         checkpoint: Path | None = typer.Option(
-            None, "--checkpoint", help="Training run folder RUN (or RUN/checkpoint) for --predictor model."
+            None, "--checkpoint", metavar="RUN", help="Training run folder RUN (or RUN/checkpoint) for --predictor model."
         ),
-        host: str = typer.Option(defaults.host, "--host", help="Address to listen on; anything but loopback "
+        host: str = typer.Option(defaults.host, "--host", metavar="HOST", help="Address to listen on; anything but loopback "
                                  "exposes the images and the mask folder to the network."),
-        port: int = typer.Option(defaults.port, "--port", min=1, max=65535, help="Port to listen on."),
+        port: int = typer.Option(defaults.port, "--port", min=1, max=65535, metavar="PORT", help="Port to listen on."),
         config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
         set_: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: progress, -vv: debug."),

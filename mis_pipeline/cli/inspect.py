@@ -15,11 +15,11 @@ def register(app: typer.Typer) -> None:
         proposals: bool = typer.Option(
             False, "--proposals", help="Also sample training proposals: area and depth distribution + histogram PNG."
         ),
-        draws: int = typer.Option(2000, "--draws", min=1, help="With --proposals: how many proposals to draw."),
+        draws: int = typer.Option(2000, "--draws", min=1, metavar="N", help="With --proposals: how many proposals to draw."),
         plot: Path | None = typer.Option(
-            None, "--plot", help="With --proposals: histogram PNG (default: STORE's name + .proposals.png beside it)."
+            None, "--plot", metavar="PNG", help="With --proposals: histogram PNG (default: STORE's name + .proposals.png beside it)."
         ),
-        seed: int = typer.Option(0, "--seed", min=0, help="With --proposals: seed of the draws."),
+        seed: int = typer.Option(0, "--seed", min=0, metavar="SEED", help="With --proposals: seed of the draws."),
         set_: list[str] = typer.Option(
             [], "--set", "-s", help="With --proposals: override e.g. data.proposals.sampler=uniform."
         ),

@@ -13,13 +13,13 @@ def register(app: typer.Typer) -> None:
     @app.command("preview")
     def preview_cmd(
         store: Path = typer.Argument(..., help="Tree store directory written by `mis preprocess`.", show_default=False),
-        out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs (created if missing).",
+        out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Folder for the PNGs (created if missing).",
                                  show_default=False),
-        n: int = typer.Option(8, "--n", "-n", min=1, help="How many images (the first N with a tree)."),
-        samples: int = typer.Option(8, "--samples", min=1, help="Training samples shown per image."),
-        seed: int = typer.Option(0, "--seed", min=0, help="Dataset seed (the samples are those of epoch 0)."),
+        n: int = typer.Option(8, "--n", "-n", min=1, metavar="N", help="How many images (the first N with a tree)."),
+        samples: int = typer.Option(8, "--samples", min=1, metavar="N", help="Training samples shown per image."),
+        seed: int = typer.Option(0, "--seed", min=0, metavar="SEED", help="Dataset seed (the samples are those of epoch 0)."),
         image_root: Path | None = typer.Option(
-            None, "--image-root", help="Folder joined with each image id (for a store made elsewhere)."
+            None, "--image-root", metavar="DIR", help="Folder joined with each image id (for a store made elsewhere)."
         ),
         config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
         set_: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),

@@ -48,33 +48,33 @@ def flag_sets(mode: str, steps: int | None, workers: int | None, init: str | Non
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
-        out: Path = typer.Option(..., "--out", "-o", help="Run directory (created, or resumed if it holds a run)."),
-        mode: str = typer.Option("mis", "--mode", "-m", help="'mis' (tree store, MIS loss), 'finetune' "
+        out: Path = typer.Option(..., "--out", "-o", metavar="RUN", help="Run directory (created, or resumed if it holds a run)."),
+        mode: str = typer.Option("mis", "--mode", "-m", metavar="MODE", help="'mis' (tree store, MIS loss), 'finetune' "
                                  "(annotated masks, normalised focal loss) or 'refcut' (reference pairs)."),
         parts: Path | None = typer.Option(
-            None, "--parts", help="Mode refcut: a part dataset (images/ and part_labels/, the CarParts layout)."),
+            None, "--parts", metavar="DIR", help="Mode refcut: a part dataset (images/ and part_labels/, the CarParts layout)."),
         reference_store: Path | None = typer.Option(
-            None, "--reference-store", help="Mode refcut without --parts: tree store of the references mined "
+            None, "--reference-store", metavar="STORE", help="Mode refcut without --parts: tree store of the references mined "
             "for the targets of --store (default: --store itself)."),
-        store: Path | None = typer.Option(None, "--store", help="Tree store (mode mis), from mis preprocess."),
+        store: Path | None = typer.Option(None, "--store", metavar="STORE", help="Tree store (mode mis), from mis preprocess."),
         data: Path | None = typer.Option(
-            None, "--data", help="Annotated data (mode finetune): a folder with pairs.csv, a COCO-style "
+            None, "--data", metavar="DATA", help="Annotated data (mode finetune): a folder with pairs.csv, a COCO-style "
             "JSON file, or an SBD root."),
-        data_format: str = typer.Option("auto", "--data-format", help="auto, folder, coco, sbd or voc."),
+        data_format: str = typer.Option("auto", "--data-format", metavar="FORMAT", help="auto, folder, coco, sbd or voc."),
         annotations: Path | None = typer.Option(
-            None, "--annotations", help="COCO JSON file when --data is the image folder (--data-format coco)."),
-        split: str | None = typer.Option(None, "--split", help="Split of sbd / voc data (default: train)."),
+            None, "--annotations", metavar="FILE", help="COCO JSON file when --data is the image folder (--data-format coco)."),
+        split: str | None = typer.Option(None, "--split", metavar="NAME", help="Split of sbd / voc data (default: train)."),
         init: str | None = typer.Option(
-            None, "--init", help="Checkpoint to start from (a RUN or checkpoint/ folder); required by finetune."),
+            None, "--init", metavar="CHECKPOINT", help="Checkpoint to start from (a RUN or checkpoint/ folder); required by finetune."),
         data_ratio: float | None = typer.Option(
-            None, "--data-ratio", min=0.0, max=1.0,
+            None, "--data-ratio", min=0.0, max=1.0, metavar="FRACTION",
             help="finetune: fraction of the annotated objects used (seeded subset, e.g. 0.01, 0.05, 0.1)."),
         steps: int | None = typer.Option(
-            None, "--steps", min=1, help="Run length in optimizer steps (overrides the preset's epochs)."),
+            None, "--steps", min=1, metavar="N", help="Run length in optimizer steps (overrides the preset's epochs)."),
         workers: int | None = typer.Option(
-            None, "--workers", "-w", min=1, help="1: a plain loop in this process; N > 1: Ray Train with N workers."),
+            None, "--workers", "-w", min=1, metavar="N", help="1: a plain loop in this process; N > 1: Ray Train with N workers."),
         max_minutes: float | None = typer.Option(
-            None, "--max-minutes", min=0.0, help="Stop after this many minutes (state saved; rerun to continue)."),
+            None, "--max-minutes", min=0.0, metavar="MINUTES", help="Stop after this many minutes (state saved; rerun to continue)."),
         overwrite: bool = typer.Option(
             False, "--overwrite", help="Delete a finished (or interrupted) run in --out and train from scratch."),
         config: str | None = typer.Option(
