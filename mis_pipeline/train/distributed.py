@@ -40,6 +40,10 @@ __all__ = ["run_ray_training", "allreduce_grads", "allreduce_values", "ray_data_
 
 log = logging.getLogger(__name__)
 
+#: samples made by one Ray Data sampling task, rounded to whole micro-batches (see
+#: :func:`ray_data_batches`): about 100 MB of 448 px samples, under Ray Data's 128 MB block target
+TASK_SAMPLES = 128
+
 
 def allreduce_grads(model: Any) -> None:
     """Average every parameter's gradient over the workers (one flattened all-reduce)."""
@@ -117,11 +121,16 @@ def ray_data_batches(source: Any, plan: Plan, cfg: Any, start: int, rank: int, w
     count = (plan.total_steps - start) * micro * plan.accumulate
     layout = {"start": start, "batch_size": t.batch_size, "micro": micro, "accumulate": plan.accumulate,
               "world": world, "rank": rank}
-    per_block = micro * max(1, math.ceil(count / micro / 20000))
-    ds = ray.data.range(count, override_num_blocks=max(1, math.ceil(count / per_block)))
+    # One sampling task makes about TASK_SAMPLES samples (whole micro-batches, at most 20,000
+    # blocks per stream): with a task per micro-batch, Ray Data's per-task and per-block
+    # overhead (scheduling, object-store puts, the streaming executor polling in this training
+    # process) made a tiny model's step 2.9x slower (0.28 s against 0.086 s with 32 micro-batches
+    # of 4 per task, 2 CPU workers; one process: 0.095 s).
+    per_task = micro * max(TASK_SAMPLES // micro, 1, math.ceil(count / micro / 20000))
+    ds = ray.data.range(count, override_num_blocks=max(1, math.ceil(count / per_task)))
     ds = ds.map_batches(_sample_batch, fn_kwargs={"source": source, "epoch_size": plan.epoch_size,
                                                   "layout": layout},
-                        batch_size=micro, batch_format="numpy", num_cpus=0.25)
+                        batch_size=per_task, batch_format="numpy", num_cpus=0.25)
     ds.context.execution_options.preserve_order = True
     return iter(ds.iter_batches(batch_size=micro, batch_format="numpy", prefetch_batches=2,
                                 drop_last=False))
