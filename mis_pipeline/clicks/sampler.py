@@ -33,6 +33,8 @@ a heavily shared 2-core host; ``benchmarks/bench_sampling.py``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from ..config import ClickConfig
@@ -59,13 +61,14 @@ def _as_mask(name: str, a: object, shape: tuple[int, ...] | None = None) -> np.n
     return np.ascontiguousarray(arr)
 
 
-class _Region:
+class _Region(ABC):
     """Candidate pixels of one strategy: a count and the u-th pixel in row-major order."""
 
     count: int
 
-    def pixel(self, u: int) -> tuple[int, int]:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def pixel(self, u: int) -> tuple[int, int]:
+        """The ``u``-th candidate pixel ``(row, col)`` in row-major order, ``0 <= u < count``."""
 
 
 class _CropRegion(_Region):

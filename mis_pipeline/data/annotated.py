@@ -22,7 +22,7 @@ import numpy as np
 from ..config import DataConfig
 from ..errors import ConfigError, DatasetError, SampleError
 from ..evaluate.datasets import Dataset, Sample, read_rgb
-from .dataset import SampleSource, _perm_cache_entries, _resolve
+from .dataset import SampleSource, _perm_cache_entries, _resolve, sample_fields
 from .seeding import epoch_permutation, sample_seeds, subset_rng
 
 __all__ = ["AnnotatedDataset", "CocoDataset", "rasterize_polygons"]
@@ -280,11 +280,7 @@ class AnnotatedDataset(SampleSource):
             )
         c = click_lib.sample_clicks(aug.mask, rng, cfg.clicks, other=aug.other)
         return {
-            "image": aug.image,
-            "mask": aug.mask,
-            "points": np.asarray(c.points, dtype=np.int32),
-            "labels": np.asarray(c.labels, dtype=np.int8),
-            "valid": np.asarray(c.valid, dtype=bool),
+            **sample_fields(aug.image, aug.mask, c),
             "image_index": np.int64(j),
             "node": np.int64(_annotation_id(self.source, j)),
             "index": np.int64(index),

@@ -34,6 +34,7 @@ import logging
 import os
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -80,7 +81,7 @@ class _NoTimer:
 _NO_TIMER = _NoTimer()
 
 
-class SampleSource:
+class SampleSource(ABC):
     """Base of the datasets with the ``sample(index, epoch)`` contract: length, epochs and the
     two front ends. Subclasses implement :meth:`sample` and keep process-local state out of
     pickles (:meth:`_local`)."""
@@ -101,8 +102,9 @@ class SampleSource:
             raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
         return int(index), int(epoch)
 
+    @abstractmethod
     def sample(self, index: int, epoch: int = 0) -> dict[str, Any]:
-        raise NotImplementedError
+        """The training sample ``index`` of ``epoch`` (the DESIGN.md sample contract)."""
 
     def torch_dataset(self, epoch: int = 0) -> Any:
         """A ``torch.utils.data.Dataset`` over this source (``len`` = epoch size, ``set_epoch``)."""
@@ -346,11 +348,7 @@ class ProposalDataset(SampleSource):
         c = click_lib.sample_clicks(aug.mask, rng, cfg.clicks, other=aug.other)
         timer.lap("clicks")
         return {
-            "image": aug.image,
-            "mask": aug.mask,
-            "points": np.asarray(c.points, dtype=np.int32),
-            "labels": np.asarray(c.labels, dtype=np.int8),
-            "valid": np.asarray(c.valid, dtype=bool),
+            **sample_fields(aug.image, aug.mask, c),
             "image_index": np.int64(i),
             "node": np.int64(node),
             "index": np.int64(index),
@@ -363,6 +361,19 @@ class ProposalDataset(SampleSource):
         timer = _Timer()
         out = self._sample(index, epoch, timer)
         return out, timer.totals
+
+
+def sample_fields(image: np.ndarray, mask: np.ndarray, clicks: Any) -> dict[str, np.ndarray]:
+    """The image, target and click fields of a training sample in the contract's dtypes:
+    ``image (H, W, 3) uint8``, ``mask (H, W) bool``, ``points (K, 2) int32`` (row, col),
+    ``labels (K,) int8``, ``valid (K,) bool`` from a :class:`~mis_pipeline.clicks.Clicks`."""
+    return {
+        "image": image,
+        "mask": mask,
+        "points": np.asarray(clicks.points, dtype=np.int32),
+        "labels": np.asarray(clicks.labels, dtype=np.int8),
+        "valid": np.asarray(clicks.valid, dtype=bool),
+    }
 
 
 def _other_mask(prop_lib: Any, tree: Any, node: int, hw: tuple[int, int]) -> np.ndarray:

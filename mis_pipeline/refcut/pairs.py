@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..config import DataConfig, RefCutConfig
-from ..data.dataset import SampleSource, _resolve
+from ..data.dataset import SampleSource, _resolve, sample_fields
 from ..data.seeding import epoch_permutation, sample_seeds
 from ..errors import ConfigError, DatasetError, SampleError
 
@@ -236,11 +236,7 @@ class PartPairDataset(SampleSource):
             r_lab = cv2.resize(r_lab, (s, s), interpolation=cv2.INTER_NEAREST)
             pos, neg = reference_masks(r_lab, chosen, mode)
         return {
-            "image": aug.image,
-            "mask": aug.mask,
-            "points": np.asarray(c.points, dtype=np.int32),
-            "labels": np.asarray(c.labels, dtype=np.int8),
-            "valid": np.asarray(c.valid, dtype=bool),
+            **sample_fields(aug.image, aug.mask, c),
             "image_index": np.int64(t),
             "node": np.int64(sum(1 << int(p) for p in chosen)),
             "index": np.int64(index),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.dataset import SampleSource
+from ..data.dataset import SampleSource, sample_fields
 from ..errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -140,8 +140,7 @@ class SuemSource(SampleSource):
         if not res.mask.any():  # an exclusion that hid everything: keep the original sample
             return s
         c = click_lib.sample_clicks(res.mask, rng, self.clicks)
-        s.update({"image": res.image, "mask": res.mask, "points": np.asarray(c.points, dtype=np.int32),
-                  "labels": np.asarray(c.labels, dtype=np.int8), "valid": np.asarray(c.valid, dtype=bool)})
+        s.update(sample_fields(res.image, res.mask, c))
         return s
 
 
@@ -191,6 +190,5 @@ class TaizSource(SampleSource):
         if not m.any():
             return s
         c = click_lib.sample_clicks(m, rng, self.clicks)
-        s.update({"image": img, "mask": m, "points": np.asarray(c.points, dtype=np.int32),
-                  "labels": np.asarray(c.labels, dtype=np.int8), "valid": np.asarray(c.valid, dtype=bool)})
+        s.update(sample_fields(img, m, c))
         return s

@@ -51,6 +51,12 @@ def scene_store(tmp_path_factory, scene_dir) -> Path:
 
 
 @pytest.fixture
+def make_store():
+    """:func:`build_store` for tests that need a store of their own images."""
+    return build_store
+
+
+@pytest.fixture
 def small_config() -> DataConfig:
     """64 px crops, 40 samples per epoch (everything else as MIS)."""
     return from_dict(DataConfig, {"epoch_size": 40, "augment": {"crop_size": 64}})

@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import build_store
 
 from mis_pipeline.config import DataConfig, from_dict, to_dict
 from mis_pipeline.data import ProposalDataset, collate
@@ -119,12 +118,12 @@ def test_collate_stacks_as_is(scene_store, small_config):
     assert np.array_equal(batch["mask"][1].numpy(), samples[1]["mask"])
 
 
-def test_failed_records_are_never_drawn(tmp_path, scene_dir, small_config):
+def test_failed_records_are_never_drawn(tmp_path, scene_dir, small_config, make_store):
     images = tmp_path / "images"
     shutil.copytree(scene_dir, images)
     (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # truncated
     (images / "empty.png").write_bytes(b"")
-    store = build_store(images, tmp_path / "trees.zarr")
+    store = make_store(images, tmp_path / "trees.zarr")
     from mis_pipeline.store import TreeStore
 
     ts = TreeStore.open(store)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -90,7 +91,7 @@ def disk_maps(points: np.ndarray, positive: np.ndarray, hw: tuple[int, int], rad
 
 
 # --------------------------------------------------------------------------- views
-class View:
+class View(ABC):
     """What the network sees for one prediction, and how to map back.
 
     ``size`` is the network input ``(h, w)``; ``key`` identifies the image content of the view
@@ -100,17 +101,17 @@ class View:
     size: tuple[int, int]
     key: Any
 
+    @abstractmethod
     def image(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` full-image tensor -> ``(B, C, h, w)`` view."""
-        raise NotImplementedError
 
+    @abstractmethod
     def points(self, clicks: Sequence[Click]) -> np.ndarray:
         """``(K, 2) float64`` click ``(row, col)`` in view pixels."""
-        raise NotImplementedError
 
+    @abstractmethod
     def paste(self, prob: torch.Tensor) -> torch.Tensor:
         """``(1, 1, h, w)`` view probabilities -> ``(1, 1, H, W)`` image probabilities."""
-        raise NotImplementedError
 
 
 class FullView(View):
