@@ -361,7 +361,8 @@ class PreprocessConfig(_Section):
 
     _section: typing.ClassVar[str] = "preprocess"
     executor: Literal["ray", "local"] = spec(
-        "ray", doc="'ray' (Ray Data; local instance or an existing cluster) or 'local' (in-process)."
+        "ray", doc="'ray' (Ray tasks or Ray Data; a local instance or an existing cluster) or 'local' "
+        "(in-process)."
     )
     ray_address: Optional[str] = spec(
         None, doc="Address of an existing Ray cluster ('auto', 'ray://host:10001'); None starts a local one."
@@ -373,9 +374,25 @@ class PreprocessConfig(_Section):
     )
     feature_compute: Literal["auto", "actors", "tasks"] = spec(
         "auto",
-        doc="How Ray runs the feature stage: 'actors' (a pool of feature_actors actors, GPUs "
-        "each when present), 'tasks' (CPU tasks fused with decode and merge, the backbone built "
-        "once per worker process), 'auto' (actors when the cluster has GPUs, else tasks).",
+        doc="How Ray runs the feature stage: 'actors' (Ray Data with a pool of feature_actors "
+        "actors, GPUs each when present), 'tasks' (one Ray task per batch running decode, "
+        "features and merge, the backbone built once per worker process), 'auto' (actors when "
+        "the cluster has GPUs, else tasks).",
+    )
+    ray_min_local_s: Optional[float] = spec(
+        None,
+        doc="With no cluster to join (CPU features): this process first runs a warm-up and a timed "
+        "batch itself and starts a local Ray only once its estimate of the remaining work exceeds "
+        "this many seconds; below it the run stays in this process. None: where a local Ray pays "
+        "off, 5 s x CPUs / (CPUs - 1) (10 s on 2 CPUs; never on 1). 0: start Ray at once. "
+        "Needs driver_works.",
+        ge=0,
+    )
+    driver_works: bool = spec(
+        True,
+        doc="While a local Ray starts and until its workers deliver their first batch, this process "
+        "computes batches too (the same stages; identical trees). False: it only commits, and Ray "
+        "is started at once.",
     )
     retry_failed: bool = spec(False, doc="Re-attempt images recorded as failed by an earlier run.")
     extensions: tuple[str, ...] = spec(

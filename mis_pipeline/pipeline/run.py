@@ -3,7 +3,7 @@
 :func:`preprocess` is the one library function behind ``mis preprocess`` and
 ``python -m stages.preprocess``. It resumes an existing store (finished images are skipped,
 failed ones too unless ``preprocess.retry_failed``), runs the pending images through the
-chosen executor (``"local"``: in-process loop; ``"ray"``: Ray Data), and commits each merged
+chosen executor (``"local"``: in-process loop; ``"ray"``: see :mod:`.ray_exec`), and commits each merged
 batch atomically from this process, the store's only writer.
 """
 
@@ -170,10 +170,12 @@ def preprocess(
         log.info("%d images listed, %d to process (%s executor)", len(refs), len(todo), pcfg.executor)
         if on_progress is not None:
             on_progress(0, len(todo))
+        extra: dict[str, float] = {}
         if pcfg.executor == "ray":
-            from .ray_exec import run_ray
+            from .ray_exec import RayRunStats, run_ray
 
-            batches = run_ray(todo, config, patch)
+            ray_stats = RayRunStats()
+            batches = run_ray(todo, config, patch, backbone=backbone, stats=ray_stats)
         else:
             from .local import run_local
 
@@ -200,6 +202,8 @@ def preprocess(
             in_store = sum(1 for r in refs if writer.status_of(r.image_id) is not None)
             raise PreprocessInterrupted(str(Path(out)), done, in_store) from exc
         failed_listed = sum(1 for r in refs if writer.status_of(r.image_id) == "failed")
+        if pcfg.executor == "ray":
+            extra = ray_stats.as_extra()
     elapsed = time.perf_counter() - t0
     summary = TreeStore.open(out).summary()
     result = PreprocessResult(
@@ -213,6 +217,7 @@ def preprocess(
         elapsed_s=elapsed,
         summary=summary,
         n_failed_listed=failed_listed,
+        extra=extra,
     )
     log.debug("preprocess done: %s", "; ".join(result.lines()[:2]))
     return result
