@@ -32,6 +32,7 @@ __all__ = [
     "DatasetError",
     "SampleError",
     "RunError",
+    "RayStartError",
 ]
 
 
@@ -157,3 +158,7 @@ class SampleError(MISError, RuntimeError):
 class RunError(MISError, RuntimeError):
     """A training run cannot start or go on as asked (a finished run directory, a diverged
     loss, a data stream that delivered other samples than the schedule's)."""
+
+
+class RayStartError(MISError, RuntimeError):
+    """A local Ray instance could not be started (the batches already committed are kept)."""

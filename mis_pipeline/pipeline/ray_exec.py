@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from ..config import PipelineConfig
-from ..errors import DependencyError
+from ..errors import DependencyError, RayStartError
 from ..io import ImageRef
 from .stages import DecodeStage, FeatureStage, MergeStage, make_batch
 
@@ -151,10 +151,14 @@ class _BackgroundStart:
         threading.Event().wait()  # park: see the class docstring
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the start ended (or ``timeout``); raise what it raised."""
+        """Block until the start ended (or ``timeout``); a failed start raises
+        :class:`~mis_pipeline.errors.RayStartError`."""
         done = self.ready.wait(timeout)
         if done and self.error is not None:
-            raise self.error
+            raise RayStartError(
+                f"could not start a local Ray instance: {self.error!r}; the batches committed so far "
+                "are kept ('--executor local' runs without Ray)"
+            ) from self.error
         return done
 
 
@@ -467,6 +471,10 @@ class _TaskRun:
             self.stats.ray_images += span[1] - span[0]
             yield batch
 
+    def _driver_turn(self) -> bool:
+        """Whether the driver computes now: it may, and no worker has delivered yet."""
+        return self.driver_works and not self.warm
+
     def _steal(self) -> dict[str, np.ndarray] | None:
         """Compute the newest batch still in flight here, cancelling its task."""
         if not self.pending:
@@ -495,13 +503,10 @@ class _TaskRun:
             while self.next < n or self.pending:
                 if self._ray_ready():
                     self._submit()
-                driver_turn = self.driver_works and not self.warm
                 if self.ray is not None and self.pending:
-                    yield from self._collect(timeout=0 if driver_turn else None)
-                    if not driver_turn:
-                        continue
-                if not driver_turn:
-                    continue
+                    yield from self._collect(timeout=0 if self._driver_turn() else None)
+                if not self._driver_turn():
+                    continue  # Ray is up (driver_works=False) or warm: only commit
                 if self.next < n:
                     yield self._local(*self._take(self.bs))
                 elif self.ray is not None:
@@ -511,7 +516,11 @@ class _TaskRun:
                 else:
                     break  # everything done by the driver before Ray was up
             if self.starting is not None:
-                self.starting.wait()  # leave no start half-done behind
+                try:
+                    self.starting.wait()  # leave no start half-done behind
+                except RayStartError as exc:  # every image was computed here: not needed
+                    self.stats.ray_started = False
+                    log.warning("%s (not needed: every image was computed in this process)", exc)
                 if math.isnan(self.stats.ray_start_s):
                     self.stats.ray_start_s = self.starting.elapsed
         finally:

@@ -75,11 +75,15 @@ def _in_loopback_netns() -> bool:
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_ctrl_c_ray_executor(tmp_path, mis_script, cli_env, make_corpus):
+@pytest.mark.parametrize("driver_works", ["true", "false"])
+def test_ctrl_c_ray_executor(tmp_path, mis_script, cli_env, make_corpus, driver_works):
+    """Ray is started at once (ray_min_local_s=0). With driver_works the interrupt lands while
+    Ray is still starting and the driver computes; without, while Ray's tasks deliver."""
     if not _in_loopback_netns():
         pytest.skip("Ray tests run inside the loopback-only network namespace (ip netns exec mis)")
     corpus = make_corpus(tmp_path / "corpus", 400, seed=4)
     store = tmp_path / "s.zarr"
     cmd = [mis_script, "preprocess", str(corpus), "--out", str(store), "--config", "offline",
-           "--executor", "ray", "--set", "preprocess.batch_size=2", "--no-progress"]
+           "--executor", "ray", "--set", "preprocess.batch_size=2", "--set", "preprocess.ray_min_local_s=0",
+           "--set", f"preprocess.driver_works={driver_works}", "--no-progress"]
     _interrupt_then_resume(cmd, store, 400, cli_env, tmp_path, timeout=300)
