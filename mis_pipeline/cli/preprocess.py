@@ -72,7 +72,8 @@ def register(app: typer.Typer) -> None:
             None,
             "--executor",
             metavar="ray|local",
-            help="'ray' (default; Ray Data) or 'local' (in-process, same results).",
+            help="'ray' (default; a cluster if one is given, else a local Ray once the corpus is long "
+            "enough to pay for it) or 'local' (in-process, same results).",
         ),
         ray_address: str | None = typer.Option(
             None,

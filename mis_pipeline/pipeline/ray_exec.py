@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -192,11 +193,8 @@ def _joins_existing(address: str | None) -> bool:
     """Whether Ray is (or will be) an existing instance or cluster rather than one we start."""
     if address is not None or os.environ.get("RAY_ADDRESS"):
         return True
-    try:
-        import ray
-    except ImportError:  # pragma: no cover
-        return False
-    return bool(ray.is_initialized())
+    ray = sys.modules.get("ray")  # not imported: not initialised (and a run that stays in this
+    return ray is not None and bool(ray.is_initialized())  # process never pays for the import)
 
 
 #: Seconds a local Ray takes to start and warm its workers, as measured on 2 cores (start ~3 s,
