@@ -367,7 +367,12 @@ class PreprocessConfig(_Section):
     ray_address: Optional[str] = spec(
         None, doc="Address of an existing Ray cluster ('auto', 'ray://host:10001'); None starts a local one."
     )
-    batch_size: int = spec(32, doc="Images per pipeline batch and per atomic store commit.", ge=1)
+    batch_size: int = spec(
+        32,
+        doc="Images per pipeline batch and per atomic store commit (the Ray executor commits "
+        "batches that finished together in one commit).",
+        ge=1,
+    )
     feature_actors: int = spec(1, doc="Number of feature actors (one GPU each when GPUs exist).", ge=1)
     gpus_per_actor: Optional[float] = spec(
         None, doc="GPUs per feature actor; None: 1 when the cluster has GPUs, else 0.", ge=0

@@ -52,7 +52,7 @@ import numpy as np
 from ..config import PipelineConfig
 from ..errors import DependencyError, RayStartError
 from ..io import ImageRef
-from .stages import DecodeStage, FeatureStage, MergeStage, make_batch
+from .stages import DecodeStage, FeatureStage, MergeStage, concat_batches, make_batch
 
 __all__ = ["run_ray", "init_ray", "RayRunStats", "feature_compute", "ray_min_local_s", "process_batch"]
 
@@ -458,7 +458,21 @@ class _TaskRun:
             self.pending[task] = (lo, hi)
 
     def _collect(self, timeout: float | None) -> Iterator[dict[str, np.ndarray]]:
-        ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=timeout)
+        """Yield every finished batch as one (waiting up to ``timeout`` for the first).
+
+        Finished batches are committed together: a store commit has a fixed cost (about
+        55 ms on 2 cores, against 0.35 ms an image), so when the driver falls behind, its
+        commits grow instead of its backlog.
+        """
+        pending = list(self.pending)
+        if timeout == 0:
+            ready, _ = self.ray.wait(pending, num_returns=len(pending), timeout=0)
+        else:
+            ready, rest = self.ray.wait(pending, num_returns=1, timeout=timeout)
+            if ready and rest:
+                more, _ = self.ray.wait(rest, num_returns=len(rest), timeout=0)
+                ready = [*ready, *more]
+        out = []
         for task in ready:
             span = self.pending.pop(task)
             batch = self.ray.get(task)
@@ -467,7 +481,9 @@ class _TaskRun:
                 continue
             self.done.add(span)
             self.stats.ray_images += span[1] - span[0]
-            yield batch
+            out.append(batch)
+        if out:
+            yield concat_batches(out)
 
     def _driver_turn(self) -> bool:
         """Whether the driver computes now: it may, and no worker has delivered yet."""

@@ -44,6 +44,7 @@ __all__ = [
     "MergeStage",
     "batch_to_records",
     "object_column",
+    "concat_batches",
 ]
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,17 @@ class MergeStage:
         out["children"] = object_column(children)
         out["cost"] = object_column(cost)
         return out
+
+
+def concat_batches(batches: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One batch holding the rows of ``batches`` in order (same columns in each)."""
+    if len(batches) == 1:
+        return batches[0]
+    keys = list(batches[0])
+    for b in batches[1:]:
+        if list(b) != keys:
+            raise ValueError(f"batches with different columns: {keys} and {list(b)}")
+    return {k: np.concatenate([np.asarray(b[k]) for b in batches]) for k in keys}
 
 
 def batch_to_records(batch: dict[str, np.ndarray], backbone: str) -> list[TreeRecord]:

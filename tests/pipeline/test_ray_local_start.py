@@ -269,6 +269,7 @@ def test_scripted_warm_workers_take_over(generated_corpus, monkeypatch):
     assert stats.driver_images + stats.ray_images == n
     assert stats.cancelled_batches == 0 and not fake.cancelled
     assert stats.driver_images == 4  # one batch while the first worker batch was on its way
+    assert len(batches[1]["image_id"]) == 16  # the four batches that finished together: one commit
 
 
 def test_scripted_slow_first_batches_are_shared(generated_corpus, monkeypatch):
@@ -286,3 +287,25 @@ def test_scripted_slow_first_batches_are_shared(generated_corpus, monkeypatch):
     got = {str(b["image_id"][i]): np.asarray(b["children"][i]).tobytes() for b in batches
            for i in range(len(b["image_id"]))}
     assert got == {str(i): np.asarray(c).tobytes() for i, c in zip(ref["image_id"], ref["children"], strict=True)}
+
+
+def test_concatenated_batches_equal_one_batch(generated_corpus):
+    """Grouped commits: two batches concatenated are the batch of all their images."""
+    refs = list_images(generated_corpus)[:8]
+    cfg = _cfg("ray", 4)
+    ids, paths = [r.image_id for r in refs], [r.path for r in refs]
+    whole = ray_exec.process_batch(ids, paths, cfg, PATCH)
+    from mis_pipeline.pipeline.stages import concat_batches
+
+    parts = concat_batches([ray_exec.process_batch(ids[:3], paths[:3], cfg, PATCH),
+                            ray_exec.process_batch(ids[3:], paths[3:], cfg, PATCH)])
+    assert list(parts) == list(whole)
+    for k in whole:
+        a, b = np.asarray(whole[k]), np.asarray(parts[k])
+        assert a.shape == b.shape, k
+        if a.dtype == object:
+            assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b, strict=True)), k
+        else:
+            assert np.array_equal(a, b), k
+    with pytest.raises(ValueError, match="different columns"):
+        concat_batches([whole, {"image_id": whole["image_id"]}])
