@@ -315,9 +315,12 @@ def test_benchmark_tables_show_the_figures_of_their_files(rt):
     p = _results("pipeline.json")
     for corpus, row in zip(p["corpora"], list(r.values())[1:], strict=True):
         assert row[0] == str(corpus["images"])
-        assert row[4:7] == [
-            f"{corpus['cold']['ratio_ray_local_total']:.2f}x",
-            f"{corpus['cold']['ratio_ray_local_excluding_init']:.2f}x",
+        cold = corpus["cold"]
+        assert row[3] == f"{cold['ratio_ray_local']:.2f}x"
+        assert row[4] == f"{cold['ray']['driver_images']} / {cold['ray']['ray_images']}"
+        assert row[6:9] == [
+            f"{cold['ratio_ray_only_local']:.2f}x",
+            f"{cold['ratio_ray_only_local_without_start']:.2f}x",
             f"{corpus['warm']['ratio_ray_local']:.2f}x",
         ]
 
