@@ -33,6 +33,7 @@ __all__ = [
     "SampleError",
     "RunError",
     "RayStartError",
+    "raise_if_interrupted",
 ]
 
 
@@ -162,3 +163,21 @@ class RunError(MISError, RuntimeError):
 
 class RayStartError(MISError, RuntimeError):
     """A local Ray instance could not be started (the batches already committed are kept)."""
+
+
+def raise_if_interrupted(exc: BaseException) -> None:
+    """Re-raise the ``KeyboardInterrupt`` or ``SystemExit`` that ``exc`` carries, if any.
+
+    A signal handler that raises while compiled code is running (a Numba kernel's dispatcher,
+    a C decoder calling back into Python) surfaces as a ``SystemError`` ("returned a result
+    with an exception set") whose cause is the interrupt, or as a library error wrapping that.
+    Code that records per-image failures calls this first, so Ctrl-C (or SIGTERM under Ray's
+    handler) stops the run instead of being recorded as a failed image.
+    """
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__

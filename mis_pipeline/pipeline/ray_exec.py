@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -142,6 +143,10 @@ class _BackgroundStart:
     def _run(self) -> None:
         try:
             ray = _import_ray()
+            # Ray sets its SIGTERM handler (exit, so that its exit hook stops the instance)
+            # only from the main thread and warns otherwise; the driver thread set the same
+            # handler before starting this thread (_start_in_background).
+            logging.getLogger("ray._private.worker").addFilter(_drop_sigterm_warning)
             if not ray.is_initialized():
                 ray.init(address=self.address, **_init_kwargs(self.address))
         except BaseException as exc:  # noqa: BLE001 - handed to the driver thread
@@ -167,8 +172,20 @@ _STARTING: _BackgroundStart | None = None
 _STARTING_LOCK = threading.Lock()
 
 
+def _drop_sigterm_warning(record: logging.LogRecord) -> bool:
+    return "SIGTERM handler is not set" not in record.getMessage()
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    sys.exit(signum)
+
+
 def _start_in_background(address: str | None) -> _BackgroundStart:
     global _STARTING
+    if threading.current_thread() is threading.main_thread():
+        # what ray.init does on the main thread: SIGTERM exits, so Ray's exit hook runs
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with _STARTING_LOCK:
         if _STARTING is None or (_STARTING.ready.is_set() and not _import_ray().is_initialized()):
             _STARTING = _BackgroundStart(address)

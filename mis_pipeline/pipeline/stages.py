@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..config import PipelineConfig
-from ..errors import ImageError
+from ..errors import ImageError, raise_if_interrupted
 from ..merge.tree import MergeTree
 from ..store.record import TreeRecord
 
@@ -70,6 +70,7 @@ def make_batch(image_ids: Sequence[str], sources: Sequence[str]) -> dict[str, np
 
 
 def _fail(batch: dict[str, np.ndarray], i: int, exc: BaseException) -> None:
+    raise_if_interrupted(exc)  # Ctrl-C inside a kernel is not a failed image
     batch["status"][i] = "failed"
     batch["reason"][i] = getattr(exc, "reason", None) or type(exc).__name__
     batch["message"][i] = str(exc)
@@ -118,6 +119,7 @@ class DecodeStage:
                 pixels.append(np.zeros((1, 1, 3), np.uint8))
                 continue
             except Exception as exc:  # never let one image stop the run; recorded with its class
+                raise_if_interrupted(exc)
                 log.warning("image %s failed unexpectedly: %r", ids[i], exc)
                 _fail(out, i, exc)
                 pixels.append(np.zeros((1, 1, 3), np.uint8))
@@ -158,6 +160,7 @@ class FeatureStage:
                 for i, f in zip(ok, got, strict=True):
                     feats[i] = np.asarray(f, dtype=np.float32)
             except Exception as exc:  # one bad image must not take the batch down: retry singly
+                raise_if_interrupted(exc)
                 log.warning("batched feature extraction failed (%r); retrying image by image", exc)
                 for i in ok:
                     try:
@@ -192,6 +195,7 @@ class MergeStage:
                     cost.append(np.asarray(tree.cost, np.float32))
                     continue
                 except Exception as exc:
+                    raise_if_interrupted(exc)
                     log.warning("merge failed for %s: %r", out["image_id"][i], exc)
                     _fail(out, i, exc)
             children.append(np.zeros((1, 2), np.int32))
