@@ -26,6 +26,7 @@ from ..errors import (
     InputSourceError,
     NotAnImageError,
     TruncatedImageError,
+    raise_if_interrupted,
 )
 
 logger = logging.getLogger(__name__)
@@ -160,6 +161,7 @@ class ImageFolder:
                 if w * h > self.max_pixels:
                     self._failed[e.index] = f"too many pixels ({w}x{h} > io.max_pixels = {self.max_pixels})"
             except Exception as exc:  # decoder boundary: any Pillow error marks the file failed
+                raise_if_interrupted(exc)
                 self._failed[e.index] = f"not a readable image ({type(exc).__name__})"
 
     def entry(self, index: int) -> ImageEntry:

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..config import DataConfig
-from ..errors import ConfigError, SampleError
+from ..errors import ConfigError, SampleError, raise_if_interrupted
 from .seeding import epoch_permutation, sample_seeds
 
 __all__ = ["SampleSource", "ProposalDataset", "SAMPLE_KEYS"]
@@ -274,6 +274,7 @@ class ProposalDataset(SampleSource):
             # no pixel cap: the preprocessing accepted this image already
             image = load_image(path, max_pixels=1 << 62) if image is None else image
         except Exception as exc:
+            raise_if_interrupted(exc)
             raise SampleError(
                 f"cannot read image {self.image_ids[image_index]!r} from {path}: {exc}"
                 + ("" if self.config.image_root else " (set data.image_root for a store made elsewhere)")
