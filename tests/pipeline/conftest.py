@@ -65,3 +65,17 @@ def _cli_env_fixture() -> dict[str, str]:
 @pytest.fixture(name="store_contents")
 def _store_contents_fixture():
     return store_contents
+
+
+def corpus_listing(corpus: Path, n: int) -> Path:
+    """A list file of the first ``n`` images of ``corpus`` (ids stay relative to the corpus)."""
+    files = sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*.png"))[:n]
+    listing = corpus / f"list_{n}.txt"
+    if not listing.exists():
+        listing.write_text("\n".join(files) + "\n")
+    return listing
+
+
+@pytest.fixture(name="corpus_listing")
+def _corpus_listing_fixture():
+    return corpus_listing

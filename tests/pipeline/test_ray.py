@@ -29,13 +29,6 @@ BIN = Path(sys.executable).parent
 LOCAL = {"features": {"backbone": "colour_texture"}, "preprocess": {"executor": "local", "batch_size": 8}}
 
 
-def _subset(corpus: Path, dest: Path, n: int) -> Path:
-    """A list file of the first ``n`` images of ``corpus`` (ids stay relative to the corpus)."""
-    files = sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*.png"))[:n]
-    listing = corpus / f"list_{n}.txt"
-    if not listing.exists():
-        listing.write_text("\n".join(files) + "\n")
-    return listing
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +45,8 @@ def local_ray():
 @pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.parametrize("compute", ["tasks", "actors"])
-def test_ray_executor_matches_local(tmp_path, generated_corpus, local_ray, store_contents, compute):
-    listing = _subset(generated_corpus, tmp_path, 40)
+def test_ray_executor_matches_local(tmp_path, corpus_listing, generated_corpus, local_ray, store_contents, compute):
+    listing = corpus_listing(generated_corpus, 40)
     cfg_local = from_dict(PipelineConfig, LOCAL)
     cfg_ray = from_dict(PipelineConfig, {**LOCAL, "preprocess": {"executor": "ray", "batch_size": 8,
                                                                  "feature_compute": compute}})
@@ -115,8 +108,8 @@ def _kill_started(procs: list[subprocess.Popen], marker: str) -> None:
 @pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.timeout(420)
-def test_two_node_cluster_job_submit_matches_local(tmp_path, generated_corpus, cli_env, store_contents):
-    listing = _subset(generated_corpus, tmp_path, 24)
+def test_two_node_cluster_job_submit_matches_local(tmp_path, corpus_listing, generated_corpus, cli_env, store_contents):
+    listing = corpus_listing(generated_corpus, 24)
     local_store = tmp_path / "local.zarr"
     preprocess(listing, local_store, from_dict(PipelineConfig, LOCAL))
 

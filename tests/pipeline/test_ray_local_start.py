@@ -30,12 +30,6 @@ def _cfg(executor: str, batch_size: int = 8, **pre) -> PipelineConfig:
     return from_dict(PipelineConfig, {**BASE, "preprocess": {"executor": executor, "batch_size": batch_size, **pre}})
 
 
-def _listing(corpus: Path, dest: Path, n: int) -> Path:
-    files = sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*.png"))[:n]
-    listing = corpus / f"list_{n}.txt"
-    if not listing.exists():
-        listing.write_text("\n".join(files) + "\n")
-    return listing
 
 
 @pytest.fixture
@@ -87,9 +81,9 @@ def test_default_threshold_follows_the_cpu_count(monkeypatch):
     assert ray_exec.ray_min_local_s(_cfg("ray", ray_min_local_s=3.5)) == 3.5
 
 
-def test_short_corpus_never_starts_ray(tmp_path, generated_corpus, store_contents, no_ray, caplog):
+def test_short_corpus_never_starts_ray(tmp_path, corpus_listing, generated_corpus, store_contents, no_ray, caplog):
     """40 small images are well under the threshold: the run stays here, Ray is not started."""
-    listing = _listing(generated_corpus, tmp_path, 40)
+    listing = corpus_listing(generated_corpus, 40)
     local = preprocess(listing, tmp_path / "local.zarr", _cfg("local"))
     with caplog.at_level("INFO", logger="mis_pipeline.pipeline.ray_exec"):
         res = preprocess(listing, tmp_path / "ray.zarr", _cfg("ray", ray_min_local_s=10.0))
@@ -106,10 +100,10 @@ def test_short_corpus_never_starts_ray(tmp_path, generated_corpus, store_content
 @pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_driver_and_workers_share_a_run(tmp_path, generated_corpus, store_contents, no_ray, monkeypatch):
+def test_driver_and_workers_share_a_run(tmp_path, corpus_listing, generated_corpus, store_contents, no_ray, monkeypatch):
     """A slow driver: its probe says Ray pays off, it starts Ray and computes while Ray starts;
     the workers then take the rest. Both shares are non-empty and the trees are the local ones."""
-    listing = _listing(generated_corpus, tmp_path, 60)
+    listing = corpus_listing(generated_corpus, 60)
     preprocess(listing, tmp_path / "local.zarr", _cfg("local", 4))
     _slow_driver(monkeypatch, 0.3)
     res = preprocess(listing, tmp_path / "ray.zarr", _cfg("ray", 4, ray_min_local_s=1.0))
@@ -127,18 +121,18 @@ def test_driver_and_workers_share_a_run(tmp_path, generated_corpus, store_conten
 @pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_driver_only_commits_when_told(tmp_path, generated_corpus, store_contents, no_ray):
+def test_driver_only_commits_when_told(tmp_path, corpus_listing, generated_corpus, store_contents, no_ray):
     """driver_works=False: Ray is started at once and computes every image."""
-    listing = _listing(generated_corpus, tmp_path, 24)
+    listing = corpus_listing(generated_corpus, 24)
     preprocess(listing, tmp_path / "local.zarr", _cfg("local", 4))
     res = preprocess(listing, tmp_path / "ray.zarr", _cfg("ray", 4, driver_works=False))
     assert res.extra["ray_started"] == 1 and res.extra["driver_images"] == 0 and res.extra["ray_images"] == 24
     assert store_contents(tmp_path / "ray.zarr") == store_contents(tmp_path / "local.zarr")
 
 
-def test_failed_start_keeps_the_committed_batches(tmp_path, generated_corpus, store_contents, no_ray, monkeypatch):
+def test_failed_start_keeps_the_committed_batches(tmp_path, corpus_listing, generated_corpus, store_contents, no_ray, monkeypatch):
     """A local Ray that cannot start: a clear error after the driver's batches, which stay."""
-    listing = _listing(generated_corpus, tmp_path, 40)
+    listing = corpus_listing(generated_corpus, 40)
 
     def broken_init(*args, **kwargs):
         time.sleep(0.3)  # the driver gets some batches done meanwhile
