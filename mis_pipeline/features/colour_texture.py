@@ -112,7 +112,9 @@ def colour_texture_features(image: np.ndarray, patch: int = DEFAULT_PATCH) -> np
     lum = np.ascontiguousarray(lab[..., 0])
     gx = cv2.Sobel(lum, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
     gy = cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
-    mag = cv2.magnitude(gx, gy)
+    # numpy, not cv2.magnitude: OpenCV's SIMD body and scalar tail round differently, so a
+    # pixel's magnitude changed by 1 ULP with the buffer's address (and trees with it).
+    mag = np.sqrt(gx * gx + gy * gy)
     # Unsigned orientation in [0, pi), N equal bins. np.arctan2, not cv2.phase: OpenCV's
     # angle is a fast approximation (~0.3 degrees) that would move pixels across bin edges.
     nb = N_ORIENTATION_BINS

@@ -105,7 +105,7 @@ def test_driver_and_workers_share_a_run(tmp_path, corpus_listing, generated_corp
     the workers then take the rest. Both shares are non-empty and the trees are the local ones."""
     listing = corpus_listing(generated_corpus, 60)
     preprocess(listing, tmp_path / "local.zarr", _cfg("local", 4))
-    _slow_driver(monkeypatch, 0.3)
+    _slow_driver(monkeypatch, 0.5)  # 30 s for the driver alone: Ray is up long before
     res = preprocess(listing, tmp_path / "ray.zarr", _cfg("ray", 4, ray_min_local_s=1.0))
     ex = res.extra
     assert res.n_ok == 60
@@ -135,11 +135,11 @@ def test_failed_start_keeps_the_committed_batches(tmp_path, corpus_listing, gene
     listing = corpus_listing(generated_corpus, 40)
 
     def broken_init(*args, **kwargs):
-        time.sleep(0.3)  # the driver gets some batches done meanwhile
+        time.sleep(1.0)  # the driver gets some batches done meanwhile (40 images take >= 2 s)
         raise OSError("no shared memory for the object store")
 
     monkeypatch.setattr(no_ray, "init", broken_init)
-    _slow_driver(monkeypatch, 0.02)
+    _slow_driver(monkeypatch, 0.05)
     with pytest.raises(RayStartError, match="no shared memory.*--executor local"):
         preprocess(listing, tmp_path / "s.zarr", _cfg("ray", 4, ray_min_local_s=0.0))
     from mis_pipeline.store import TreeStore
