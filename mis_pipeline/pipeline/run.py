@@ -253,7 +253,7 @@ def _sigint_deferred() -> Iterator[None]:
 
 
 def _close_quietly(batches: Any) -> None:
-    """Stop an executor's batch generator after an interrupt (ends Ray Data's execution).
+    """Stop an executor's batch generator after an interrupt (cancels Ray's tasks in flight).
 
     A second Ctrl-C while it shuts down is ignored: the store is already consistent.
     """

@@ -1,6 +1,6 @@
 """The preprocessing stages as plain callables over a batch ``dict[str, np.ndarray]``.
 
-The same objects run in the in-process loop (:mod:`.local`) and under Ray Data
+The same objects run in the in-process loop (:mod:`.local`), in Ray tasks and under Ray Data
 ``map_batches`` (:mod:`.ray_exec`): heavy setup (the backbone) happens in ``__init__``, each
 call maps one batch to one batch. Every row carries the columns of :data:`RECORD_COLUMNS`;
 ``status`` is ``"ok"`` until a stage fails on that image, after which later stages pass the
