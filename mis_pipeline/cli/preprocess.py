@@ -3,12 +3,17 @@
 Exit status: 0 every listed image is stored; 3 completed, but some images are recorded as
 failed (``mis inspect STORE`` lists them by reason); 2 an error stopped the run (bad
 configuration, unreadable input listing, store locked or made with other settings, hub
-weights unreachable); 130 interrupted (Ctrl-C: committed images are kept, a rerun resumes).
+weights unreachable); 130 interrupted (Ctrl-C: committed images are kept, a rerun resumes);
+143 terminated (SIGTERM, as a cluster scheduler sends before killing: handled like Ctrl-C).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -24,6 +29,29 @@ from ._common import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Exit status after SIGTERM (128 + 15, the shell's convention).
+EXIT_TERMINATED = 143
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
+    """SIGTERM stops the run as Ctrl-C does: the batch in hand is committed or dropped as a
+    whole, the "interrupted: N images committed" line is printed, and the exit status is 143.
+    Main thread only (elsewhere the signal keeps its handler)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def resolved_config_dir(out: Path) -> tuple[Path, str]:
@@ -97,7 +125,7 @@ def register(app: typer.Typer) -> None:
 
         Resumable: rerun the same command after a crash or Ctrl-C; finished images are
         skipped. Exit status 0 = completed, 3 = completed with failures (bad images recorded
-        with their reason), 2 = error, 130 = interrupted.
+        with their reason), 2 = error, 130 = interrupted (Ctrl-C), 143 = terminated (SIGTERM).
         """
         from ..pipeline import PreprocessInterrupted, preprocess
 
@@ -106,18 +134,19 @@ def register(app: typer.Typer) -> None:
         # The store writes OUT.resolved_config.yaml itself, once the run is accepted (first
         # commit or a clean finish): a refused or failed run leaves the old file as it was.
         parent, name = resolved_config_dir(out)
+        terminated: list[int] = []
         try:
-            with Progress("preprocess", "images", enabled=progress) as bar:
+            with _sigterm_as_interrupt(terminated), Progress("preprocess", "images", enabled=progress) as bar:
                 result = preprocess(input, out, cfg, on_progress=bar)
         except PreprocessInterrupted as exc:
             typer.echo(str(exc), err=True)
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_TERMINATED if terminated else 130) from None
         except KeyboardInterrupt:
             typer.echo(
                 "interrupted: 0 images committed; run the same command again to resume",
                 err=True,
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_TERMINATED if terminated else 130) from None
         for line in result.lines():
             typer.echo(line)
         typer.echo(f"resolved config  {parent / name}")

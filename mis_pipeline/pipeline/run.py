@@ -184,7 +184,7 @@ def preprocess(
         try:
             for batch in batches:
                 records = batch_to_records(batch, name)
-                with _sigint_deferred():  # a commit and its count are one step for Ctrl-C
+                with _signals_deferred():  # a commit and its count are one step for Ctrl-C
                     writer.commit(records)
                     for r in records:
                         if r.ok:
@@ -229,27 +229,35 @@ def _is_store(out: str | os.PathLike[str]) -> bool:
 
 
 @contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold SIGINT back until the block ends, then deliver it (main thread only).
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back until the block ends, then deliver them (main thread only).
 
-    Ctrl-C during a commit then lands before or after it, never between the store's commit
-    marker and this run's counts, so the "N images committed" of the interrupt is exact.
-    (The store itself is consistent at any instant, even under SIGKILL.)
+    Ctrl-C (or a scheduler's SIGTERM) during a commit then lands before or after it, never
+    between the store's commit marker and this run's counts, so the "N images committed" of
+    the interrupt is exact. (The store itself is consistent at any instant, even under
+    SIGKILL.) A signal whose handler is the default one is re-raised with that default.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in kinds}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        if received and previous is not signal.SIG_IGN:
-            if callable(previous):
-                previous(signal.SIGINT, None)
-            else:  # SIG_DFL or a handler set outside Python
+        for sig in kinds:
+            signal.signal(sig, previous[sig])
+        for sig in dict.fromkeys(received):  # each signal once, in arrival order
+            handler = previous[sig]
+            if handler is signal.SIG_IGN:
+                continue
+            if callable(handler):
+                handler(sig, None)
+            elif sig == signal.SIGINT:  # SIG_DFL or a handler set outside Python
                 raise KeyboardInterrupt
+            else:
+                signal.raise_signal(sig)
 
 
 def _close_quietly(batches: Any) -> None:

@@ -1,5 +1,6 @@
 """Issue 13 item 5: Ctrl-C (SIGINT) of ``mis preprocess`` says how many images were committed
-and that the same command resumes; exit status 130; the rerun completes the store."""
+and that the same command resumes; exit status 130; the rerun completes the store. SIGTERM (what
+a cluster scheduler sends before SIGKILL) is handled the same way, with exit status 143."""
 
 from __future__ import annotations
 
@@ -27,22 +28,25 @@ def _committed(store: Path) -> int:
 
 
 def _interrupt_then_resume(cmd: list[str], store: Path, n_images: int, env: dict, cwd: Path,
-                           timeout: float) -> None:
+                           timeout: float, sig: int = signal.SIGINT, code: int = 130,
+                           after_interrupt=None) -> None:
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     deadline = time.monotonic() + timeout
     while _committed(store) == 0 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert proc.poll() is None, "the run ended before it could be interrupted:\n" + proc.stderr.read()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 130, out + err
+    assert proc.returncode == code, out + err
     assert "Traceback" not in out + err, err
     found = MESSAGE.findall(err)
     assert len(found) == 1, err
     n_this_run, n_store = map(int, found[0])
     in_store = _committed(store)
     assert 1 <= n_this_run <= in_store == n_store < n_images, (found, in_store)
+    if after_interrupt is not None:
+        after_interrupt()
 
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -60,6 +64,15 @@ def test_ctrl_c_local_executor(tmp_path, mis_script, cli_env, make_corpus):
     cmd = [mis_script, "preprocess", str(corpus), "--out", str(store), "--config", "offline",
            "--executor", "local", "--set", "preprocess.batch_size=2", "--no-progress"]
     _interrupt_then_resume(cmd, store, 160, cli_env, tmp_path, timeout=120)
+
+
+@pytest.mark.slow
+def test_sigterm_local_executor(tmp_path, mis_script, cli_env, make_corpus):
+    corpus = make_corpus(tmp_path / "corpus", 160, seed=5)
+    store = tmp_path / "s.zarr"
+    cmd = [mis_script, "preprocess", str(corpus), "--out", str(store), "--config", "offline",
+           "--executor", "local", "--set", "preprocess.batch_size=2", "--no-progress"]
+    _interrupt_then_resume(cmd, store, 160, cli_env, tmp_path, timeout=120, sig=signal.SIGTERM, code=143)
 
 
 def _in_loopback_netns() -> bool:
@@ -87,3 +100,40 @@ def test_ctrl_c_ray_executor(tmp_path, mis_script, cli_env, make_corpus, driver_
            "--executor", "ray", "--set", "preprocess.batch_size=2", "--set", "preprocess.ray_min_local_s=0",
            "--set", f"preprocess.driver_works={driver_works}", "--no-progress"]
     _interrupt_then_resume(cmd, store, 400, cli_env, tmp_path, timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_sigterm_while_ray_starts(tmp_path, mis_script, cli_env, make_corpus):
+    """SIGTERM while a local Ray starts in the background and the driver computes: the same
+    message, exit 143, no Ray process left behind, and the rerun completes the store."""
+    if not _in_loopback_netns():
+        pytest.skip("Ray tests run inside the loopback-only network namespace (ip netns exec mis)")
+    corpus = make_corpus(tmp_path / "corpus", 400, seed=6)
+    store = tmp_path / "s.zarr"
+    before = _ray_service_pids()
+
+    def no_ray_left() -> None:
+        deadline = time.monotonic() + 30
+        while _ray_service_pids() - before and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _ray_service_pids() - before, "Ray services outlived the terminated run"
+
+    cmd = [mis_script, "preprocess", str(corpus), "--out", str(store), "--config", "offline",
+           "--executor", "ray", "--set", "preprocess.batch_size=2", "--set", "preprocess.ray_min_local_s=0",
+           "--no-progress"]
+    _interrupt_then_resume(cmd, store, 400, cli_env, tmp_path, timeout=300, sig=signal.SIGTERM, code=143,
+                           after_interrupt=no_ray_left)
+
+
+def _ray_service_pids() -> set[int]:
+    """PIDs of running Ray GCS servers and raylets (any owner: compared before/after)."""
+    pids = set()
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            exe = (d / "cmdline").read_bytes().split(b"\0", 1)[0]
+        except OSError:
+            continue
+        if exe.endswith((b"/gcs_server", b"/raylet")):
+            pids.add(int(d.name))
+    return pids
