@@ -58,21 +58,13 @@ def _interrupt_then_resume(cmd: list[str], store: Path, n_images: int, env: dict
 
 
 @pytest.mark.slow
-def test_ctrl_c_local_executor(tmp_path, mis_script, cli_env, make_corpus):
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl_c", "sigterm"])
+def test_interrupt_local_executor(tmp_path, mis_script, cli_env, make_corpus, sig, code):
     corpus = make_corpus(tmp_path / "corpus", 160, seed=3)
     store = tmp_path / "s.zarr"
     cmd = [mis_script, "preprocess", str(corpus), "--out", str(store), "--config", "offline",
            "--executor", "local", "--set", "preprocess.batch_size=2", "--no-progress"]
-    _interrupt_then_resume(cmd, store, 160, cli_env, tmp_path, timeout=120)
-
-
-@pytest.mark.slow
-def test_sigterm_local_executor(tmp_path, mis_script, cli_env, make_corpus):
-    corpus = make_corpus(tmp_path / "corpus", 160, seed=5)
-    store = tmp_path / "s.zarr"
-    cmd = [mis_script, "preprocess", str(corpus), "--out", str(store), "--config", "offline",
-           "--executor", "local", "--set", "preprocess.batch_size=2", "--no-progress"]
-    _interrupt_then_resume(cmd, store, 160, cli_env, tmp_path, timeout=120, sig=signal.SIGTERM, code=143)
+    _interrupt_then_resume(cmd, store, 160, cli_env, tmp_path, timeout=120, sig=sig, code=code)
 
 
 def _in_loopback_netns() -> bool:
