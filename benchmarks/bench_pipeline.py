@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -97,14 +98,17 @@ def _child(variant: str, listing: str, out: str, warm: str | None) -> None:
         "n_ok": res.n_ok,
         "n_failed": res.n_failed,
         "ray_started": bool(ex.get("ray_started", 0)),
-        "ray_start_s": None if ex.get("ray_start_s") is None or ex["ray_start_s"] != ex["ray_start_s"]
-        else round(ex["ray_start_s"], 3),
+        "ray_start_s": _seconds(ex.get("ray_start_s")),
         "driver_images": int(ex.get("driver_images", res.n_processed)),
         "ray_images": int(ex.get("ray_images", 0)),
         "cancelled_batches": int(ex.get("cancelled_batches", 0)),
-        "estimate_s": None if ex.get("estimate_s") is None or ex["estimate_s"] != ex["estimate_s"]
-        else round(ex["estimate_s"], 3),
+        "estimate_s": _seconds(ex.get("estimate_s")),
     }))
+
+
+def _seconds(value: float | None) -> float | None:
+    """A duration for the JSON: None when missing or NaN (not measured in that run)."""
+    return None if value is None or math.isnan(value) else round(value, 3)
 
 
 def _spawn(variant: str, listing: Path, out: Path, warm: Path | None = None) -> dict:

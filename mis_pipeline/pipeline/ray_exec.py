@@ -37,6 +37,7 @@ All three are logged, and :class:`RayRunStats` records who computed what.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -45,7 +46,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -65,7 +65,7 @@ WARM_UP_IMAGES = 4
 PROBE_IMAGES = 8
 
 
-@dataclass
+@dataclasses.dataclass
 class RayRunStats:
     """What one :func:`run_ray` call did (filled in while it runs).
 
@@ -95,15 +95,8 @@ class RayRunStats:
     estimate_s: float = float("nan")
 
     def as_extra(self) -> dict[str, float]:
-        return {
-            "ray_started": float(self.ray_started),
-            "ray_joined": float(self.ray_joined),
-            "ray_start_s": self.ray_start_s,
-            "driver_images": float(self.driver_images),
-            "ray_images": float(self.ray_images),
-            "cancelled_batches": float(self.cancelled_batches),
-            "estimate_s": self.estimate_s,
-        }
+        """The fields as floats (booleans as 0/1): ``PreprocessResult.extra``."""
+        return {k: float(v) for k, v in dataclasses.asdict(self).items()}
 
 
 # --------------------------------------------------------------------------- starting Ray
@@ -123,7 +116,8 @@ def _init_kwargs(address: str | None) -> dict[str, Any]:
 
 
 class _BackgroundStart:
-    """``ray.init`` on a thread that stays alive (parked) for the life of the process.
+    """``ray.init`` of a local instance on a thread that stays alive (parked) for the life of
+    the process.
 
     Ray starts its services with ``PR_SET_PDEATHSIG``, which Linux ties to the *thread* that
     spawned them: a starting thread that returned would take GCS and the raylet with it. The
@@ -131,8 +125,7 @@ class _BackgroundStart:
     hook shuts the instance down.
     """
 
-    def __init__(self, address: str | None) -> None:
-        self.address = address
+    def __init__(self) -> None:
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.started_at = time.perf_counter()
@@ -148,7 +141,7 @@ class _BackgroundStart:
             # handler before starting this thread (_start_in_background).
             logging.getLogger("ray._private.worker").addFilter(_drop_sigterm_warning)
             if not ray.is_initialized():
-                ray.init(address=self.address, **_init_kwargs(self.address))
+                ray.init(**_init_kwargs(None))
         except BaseException as exc:  # noqa: BLE001 - handed to the driver thread
             self.error = exc
         finally:
@@ -180,7 +173,7 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
     sys.exit(signum)
 
 
-def _start_in_background(address: str | None) -> _BackgroundStart:
+def _start_in_background() -> _BackgroundStart:
     global _STARTING
     if threading.current_thread() is threading.main_thread():
         # what ray.init does on the main thread: SIGTERM exits, so Ray's exit hook runs
@@ -188,7 +181,7 @@ def _start_in_background(address: str | None) -> _BackgroundStart:
             signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with _STARTING_LOCK:
         if _STARTING is None or (_STARTING.ready.is_set() and not _import_ray().is_initialized()):
-            _STARTING = _BackgroundStart(address)
+            _STARTING = _BackgroundStart()
         return _STARTING
 
 
@@ -323,27 +316,19 @@ def run_ray(
     stats = stats if stats is not None else RayRunStats()
     if not refs:
         return
-    pcfg = config.preprocess
-    address = pcfg.ray_address
-    if _joins_existing(address):
-        ray = init_ray(address)
-        stats.ray_joined = True
-        mode, gpus = feature_compute(ray, config)
-        if mode == "actors":
-            yield from _run_data_actors(ray, refs, config, patch_size, gpus, stats)
-        else:
-            yield from _TaskRun(refs, config, patch_size, backbone, stats, starter=None).run()
+    address = config.preprocess.ray_address
+    joins = _joins_existing(address)
+    if not joins and _local_mode(config, backbone) == "tasks":
+        yield from _TaskRun(refs, config, patch_size, backbone, stats, local_start=True).run()
         return
-    if _local_mode(config, backbone) == "actors":
-        ray = init_ray(address)
-        stats.ray_started = stats.ray_joined = True
-        mode, gpus = feature_compute(ray, config)
-        if mode == "actors":
-            yield from _run_data_actors(ray, refs, config, patch_size, gpus, stats)
-            return
-        yield from _TaskRun(refs, config, patch_size, backbone, stats, starter=None).run()
-        return
-    yield from _TaskRun(refs, config, patch_size, backbone, stats, starter="local").run()
+    # a cluster to join, or GPU feature actors on a local instance: Ray up front
+    ray = init_ray(address)
+    stats.ray_joined, stats.ray_started = True, not joins
+    mode, gpus = feature_compute(ray, config)
+    if mode == "actors":
+        yield from _run_data_actors(ray, refs, config, patch_size, gpus, stats)
+    else:
+        yield from _TaskRun(refs, config, patch_size, backbone, stats, local_start=False).run()
 
 
 def _run_data_actors(
@@ -387,7 +372,7 @@ class _TaskRun:
         patch_size: int,
         backbone: Any,
         stats: RayRunStats,
-        starter: str | None,
+        local_start: bool,
     ) -> None:
         self.refs = refs
         self.config = config
@@ -395,7 +380,7 @@ class _TaskRun:
         self.stats = stats
         self.bs = config.preprocess.batch_size
         self.next = 0  # refs[:next] are handed out (to the driver or to a task)
-        self.local_start = starter == "local"
+        self.local_start = local_start
         self.driver_works = self.local_start and config.preprocess.driver_works
         self._stages: tuple[DecodeStage, FeatureStage, MergeStage] | None = None
         self._backbone = backbone
@@ -405,7 +390,6 @@ class _TaskRun:
         self.config_ref: Any = None
         self.capacity = 0
         self.pending: dict[Any, tuple[int, int]] = {}  # task -> (lo, hi)
-        self.done: set[tuple[int, int]] = set()
         self.warm = False  # a worker has delivered a batch
 
     # ------------------------------------------------------------------ the driver's share
@@ -419,7 +403,6 @@ class _TaskRun:
         decode, features, merge = self._stages
         chunk = self.refs[lo:hi]
         out = merge(features(decode(make_batch([r.image_id for r in chunk], [r.path for r in chunk]))))
-        self.done.add((lo, hi))
         self.stats.driver_images += hi - lo
         return out
 
@@ -431,7 +414,7 @@ class _TaskRun:
     # ------------------------------------------------------------------ Ray's share
     def _start(self) -> None:
         if self.driver_works:
-            self.starting = _start_in_background(None)
+            self.starting = _start_in_background()
             log.info("Ray: starting a local instance in the background; this process computes meanwhile")
         else:
             t0 = time.perf_counter()
@@ -489,18 +472,13 @@ class _TaskRun:
             if ready and rest:
                 more, _ = self.ray.wait(rest, num_returns=len(rest), timeout=0)
                 ready = [*ready, *more]
-        out = []
-        for task in ready:
-            span = self.pending.pop(task)
-            batch = self.ray.get(task)
-            self.warm = True
-            if span in self.done:
-                continue
-            self.done.add(span)
-            self.stats.ray_images += span[1] - span[0]
-            out.append(batch)
-        if out:
-            yield concat_batches(out)
+        if not ready:
+            return
+        for task in ready:  # a span leaves `pending` once: collected here or stolen
+            lo, hi = self.pending.pop(task)
+            self.stats.ray_images += hi - lo
+        self.warm = True
+        yield concat_batches(self.ray.get(ready))
 
     def _driver_turn(self) -> bool:
         """Whether the driver computes now: it may, and no worker has delivered yet."""
@@ -527,7 +505,7 @@ class _TaskRun:
                 self._connect()
             elif self.driver_works and ray_min_local_s(self.config) > 0:
                 yield from self._decide(n)
-                if self.stats.ray_started is False:
+                if not self.stats.ray_started:
                     return
             else:
                 self._start()

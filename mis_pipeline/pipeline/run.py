@@ -170,7 +170,7 @@ def preprocess(
         log.info("%d images listed, %d to process (%s executor)", len(refs), len(todo), pcfg.executor)
         if on_progress is not None:
             on_progress(0, len(todo))
-        extra: dict[str, float] = {}
+        ray_stats = None
         if pcfg.executor == "ray":
             from .ray_exec import RayRunStats, run_ray
 
@@ -202,8 +202,6 @@ def preprocess(
             in_store = sum(1 for r in refs if writer.status_of(r.image_id) is not None)
             raise PreprocessInterrupted(str(Path(out)), done, in_store) from exc
         failed_listed = sum(1 for r in refs if writer.status_of(r.image_id) == "failed")
-        if pcfg.executor == "ray":
-            extra = ray_stats.as_extra()
     elapsed = time.perf_counter() - t0
     summary = TreeStore.open(out).summary()
     result = PreprocessResult(
@@ -217,7 +215,7 @@ def preprocess(
         elapsed_s=elapsed,
         summary=summary,
         n_failed_listed=failed_listed,
-        extra=extra,
+        extra=ray_stats.as_extra() if ray_stats is not None else {},
     )
     log.debug("preprocess done: %s", "; ".join(result.lines()[:2]))
     return result

@@ -169,7 +169,6 @@ class _ScriptedRay:
         self.clock = 0
         self.submitted = 0
         self.cancelled: list[_Ref] = []
-        self.collected: list[_Ref] = []
 
     def cluster_resources(self) -> dict:
         return {"CPU": 2}
@@ -200,9 +199,8 @@ class _ScriptedRay:
         ready = ready[:num_returns]
         return ready, [r for r in refs if r not in ready]
 
-    def get(self, ref):
-        self.collected.append(ref)
-        return ref.result
+    def get(self, refs):
+        return [r.result for r in refs]
 
     def cancel(self, ref) -> None:
         self.cancelled.append(ref)
@@ -228,7 +226,7 @@ def _scripted_run(corpus: Path, n: int, delays: list[int], monkeypatch) -> tuple
     cfg = _cfg("ray", 4, ray_min_local_s=0.0)
     refs = list_images(corpus)[:n]
     stats = ray_exec.RayRunStats()
-    run = ray_exec._TaskRun(refs, cfg, PATCH, None, stats, starter="local")
+    run = ray_exec._TaskRun(refs, cfg, PATCH, None, stats, local_start=True)
     run.starting = _ReadyStart()  # as if the background start had just finished
     monkeypatch.setattr(run, "_start", lambda: None)
     stats.ray_started = True
