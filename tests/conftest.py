@@ -20,3 +20,42 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def grabcut_dir(shared_data: Path) -> Path:
     return shared_data / "GrabCut"
+
+
+@pytest.fixture
+def run_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``run_notebook(path, timeout)`` executes a notebook top to bottom with this interpreter's
+    kernel and returns the outputs of its code cells; an error output fails the test.
+
+    The kernelspec lives in ``tmp_path`` and starts ipykernel with ``sys.executable``, so the
+    notebook runs in the tests' environment whatever kernels are installed elsewhere.
+    nbformat, nbclient and ipykernel are dev dependencies: a missing one is an error.
+    """
+    import json
+    import sys
+
+    import nbclient
+    import nbformat
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    name = "mis-pipeline-test"
+    spec_dir = tmp_path / "jupyter" / "kernels" / name
+    spec_dir.mkdir(parents=True)
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "mis-pipeline (tests)", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    # A kernel started with MPLBACKEND=Agg (as CI sets) would draw no inline figures.
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    assert name in KernelSpecManager().find_kernel_specs()
+
+    def run(path: Path, timeout: int) -> list:
+        nb = nbformat.read(path, as_version=4)
+        nbclient.NotebookClient(
+            nb, kernel_name=name, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
+        outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+        assert not [o for o in outputs if o.get("output_type") == "error"]
+        return outputs
+
+    return run
