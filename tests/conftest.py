@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from mis_pipeline.merge.tree import MergeTree
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -59,3 +62,30 @@ def run_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         return outputs
 
     return run
+
+
+def random_grid_tree(gh: int, gw: int, rng: np.random.Generator) -> MergeTree:
+    """A random merge tree on a ``gh x gw`` grid: each step merges a random touching pair."""
+    n = gh * gw
+    label = np.arange(n)
+    edges = [(r * gw + c, r * gw + c + 1) for r in range(gh) for c in range(gw - 1)]
+    edges += [(r * gw + c, (r + 1) * gw + c) for r in range(gh - 1) for c in range(gw)]
+    children = np.zeros((n - 1, 2), np.int32)
+    for k in range(n - 1):
+        while True:
+            u, v = edges[int(rng.integers(len(edges)))]
+            a, b = label[u], label[v]
+            if a != b:
+                break
+        if rng.random() < 0.5:
+            a, b = b, a
+        children[k] = (a, b)
+        label[(label == a) | (label == b)] = n + k
+    cost = np.cumsum(rng.exponential(1.0, n - 1)).astype(np.float32) * rng.uniform(0.5, 2.0, n - 1).astype(np.float32)
+    return MergeTree(children=children, cost=cost, grid_shape=(gh, gw))
+
+
+@pytest.fixture
+def random_tree():
+    """``random_tree(gh, gw, rng) -> MergeTree`` (see :func:`random_grid_tree`)."""
+    return random_grid_tree

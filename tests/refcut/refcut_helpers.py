@@ -62,26 +62,6 @@ def parameters(run: Path) -> dict[str, np.ndarray]:
     return load_file(str(run / "checkpoint" / "model.safetensors"))
 
 
-def random_grid_tree(gh: int, gw: int, rng: np.random.Generator):
-    """A random merge tree on a ``gh x gw`` grid: each step merges a random touching pair."""
-    from mis_pipeline.merge.tree import MergeTree
-
-    n = gh * gw
-    label = np.arange(n)
-    edges = [(r * gw + c, r * gw + c + 1) for r in range(gh) for c in range(gw - 1)]
-    edges += [(r * gw + c, (r + 1) * gw + c) for r in range(gh - 1) for c in range(gw)]
-    children = np.zeros((n - 1, 2), np.int32)
-    for k in range(n - 1):
-        while True:
-            u, v = edges[int(rng.integers(len(edges)))]
-            a, b = label[u], label[v]
-            if a != b:
-                break
-        children[k] = (a, b)
-        label[(label == a) | (label == b)] = n + k
-    return MergeTree(children=children, cost=np.arange(1, n, dtype=np.float32), grid_shape=(gh, gw))
-
-
 def build_store(images: Path, out: Path) -> Path:
     """A tree store of a folder of images (colour_texture features, in-process executor)."""
     from mis_pipeline.pipeline import preprocess

@@ -8,11 +8,9 @@ import pytest
 from mis_pipeline.refcut.mined import MinedPairDataset, match_node, node_mean_features
 
 
-def test_node_means_equal_a_direct_average():
-    from refcut_helpers import random_grid_tree
-
+def test_node_means_equal_a_direct_average(random_tree):
     rng = np.random.default_rng(0)
-    tree = random_grid_tree(5, 7, rng)
+    tree = random_tree(5, 7, rng)
     feats = rng.normal(size=(5, 7, 4)).astype(np.float32)
     means = node_mean_features(tree, feats)
     n = 35
