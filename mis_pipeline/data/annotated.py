@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from ..config import DataConfig
-from ..errors import ConfigError, DatasetError, SampleError
+from ..errors import DatasetError, SampleError
 from ..evaluate.datasets import Dataset, Sample, read_rgb
-from .dataset import SampleSource, _perm_cache_entries, _resolve, sample_fields
+from .dataset import SampleSource, _check_seed, _perm_cache_entries, _resolve, sample_fields
 from .seeding import epoch_permutation, sample_seeds, subset_rng
 
 __all__ = ["AnnotatedDataset", "CocoDataset", "rasterize_polygons"]
@@ -200,11 +200,9 @@ class AnnotatedDataset(SampleSource):
             from ..config import from_dict, to_dict
 
             self.config = from_dict(DataConfig, {**to_dict(self.config), "data_ratio": data_ratio})
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ConfigError("seed", seed, "an integer >= 0")
         if not isinstance(source, Dataset):
             raise TypeError(f"source must be a mis_pipeline.evaluate.datasets.Dataset, got {type(source).__name__}")
-        self.seed = int(seed)
+        self.seed = _check_seed(seed)
         self.source = source
         self.epoch_size = int(self.config.epoch_size)
         self.crop_size = int(self.config.augment.crop_size)

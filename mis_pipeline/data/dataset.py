@@ -136,6 +136,13 @@ class SampleSource(ABC):
         return state
 
 
+def _check_seed(seed: Any) -> int:
+    """``seed`` as an int; ConfigError unless it is an integer >= 0 (bool is not)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError("seed", seed, "an integer >= 0")
+    return int(seed)
+
+
 def _resolve(config: DataConfig | None, crop_size: int | None, epoch_size: int | None,
              image_root: str | os.PathLike[str] | None) -> DataConfig:
     """``config`` with the explicitly given keyword arguments applied (they win)."""
@@ -189,9 +196,7 @@ class ProposalDataset(SampleSource):
         from ..store import TreeStore
 
         self.config = _resolve(config, crop_size, epoch_size, image_root)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ConfigError("seed", seed, "an integer >= 0")
-        self.seed = int(seed)
+        self.seed = _check_seed(seed)
         self.epoch_size = int(self.config.epoch_size)
         self.crop_size = int(self.config.augment.crop_size)
         ts = store if isinstance(store, TreeStore) else TreeStore.open(store)

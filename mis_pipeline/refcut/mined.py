@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from ..config import DataConfig, FeatureConfig, RefCutConfig
-from ..data.dataset import SampleSource, _resolve
-from ..errors import ConfigError, SampleError
+from ..data.dataset import SampleSource, _check_seed, _resolve
+from ..errors import SampleError
 from .pairs import draw_reference_mode
 
 __all__ = ["node_mean_features", "match_node", "MinedPairDataset"]
@@ -103,9 +103,7 @@ class MinedPairDataset(SampleSource):
         from ..data import ProposalDataset
 
         self.config = _resolve(config, crop_size, epoch_size, None)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ConfigError("seed", seed, "an integer >= 0")
-        self.seed = int(seed)
+        self.seed = _check_seed(seed)
         self.refcut = refcut if refcut is not None else RefCutConfig()
         self.targets = ProposalDataset(store_a, seed=self.seed, config=self.config)
         # the reference store is read through a second ProposalDataset (its readers and caches)

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 from ..config import DataConfig, RefCutConfig
-from ..data.dataset import SampleSource, _resolve, sample_fields
+from ..data.dataset import SampleSource, _check_seed, _resolve, sample_fields
 from ..data.seeding import epoch_permutation, sample_seeds
-from ..errors import ConfigError, DatasetError, SampleError
+from ..errors import DatasetError, SampleError
 
 __all__ = ["PartPairDataset", "reference_masks", "draw_parts", "draw_reference_mode"]
 
@@ -115,9 +115,7 @@ class PartPairDataset(SampleSource):
         labels_dir: str = "part_labels",
     ) -> None:
         self.config = _resolve(config, crop_size, epoch_size, None)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ConfigError("seed", seed, "an integer >= 0")
-        self.seed = int(seed)
+        self.seed = _check_seed(seed)
         self.refcut = refcut if refcut is not None else RefCutConfig()
         self.root = Path(root)
         self.images_dir = self.root / images_dir
