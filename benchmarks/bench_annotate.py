@@ -42,21 +42,8 @@ GRABCUT = ROOT.parent / "shared" / "data" / "GrabCut"
 OUT = ROOT / "benchmarks" / "results" / "annotate.json"
 
 from mis_pipeline.annotate import Annotator, create_app, run_in_background  # noqa: E402
-from mis_pipeline.annotate.rle import decode_rows  # noqa: E402
+from mis_pipeline.annotate.rle import CANVAS_RLE_JS, decode_rows  # noqa: E402
 from mis_pipeline.evaluate import Clicker, open_dataset  # noqa: E402
-
-CANVAS_RLE = """(id) => {
-  const c = document.getElementById(id);
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  const counts = []; let cur = 0, run = 0;
-  for (let i = 3; i < d.length; i += 4) {
-    const v = d[i] > 0 ? 1 : 0;
-    if (v !== cur) { counts.push(run); run = 0; cur = v; }
-    run++;
-  }
-  counts.push(run);
-  return {size: [c.height, c.width], counts};
-}"""
 
 
 def prepare(samples, folder: Path, megapixels: float | None):  # type: ignore[no-untyped-def]
@@ -126,7 +113,7 @@ def browser_times(annotator: Annotator, targets, n_clicks: int) -> list[dict]:  
                                        f"document.getElementById('photo').complete", timeout=120_000)
                 clicker = Clicker(gt, ign)
                 for _ in range(n_clicks):
-                    mask = decode_rows(page.evaluate(CANVAS_RLE, "overlay"))
+                    mask = decode_rows(page.evaluate(CANVAS_RLE_JS, "overlay"))
                     c = clicker.make_next_click(mask)
                     if c is None:
                         break

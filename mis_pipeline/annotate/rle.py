@@ -25,7 +25,26 @@ __all__ = [
     "counts_to_string",
     "string_to_counts",
     "mask_bbox",
+    "CANVAS_RLE_JS",
 ]
+
+#: A JavaScript function of a canvas element id (for a browser driver's ``evaluate``, as the
+#: page tests and ``benchmarks/bench_annotate.py`` use it): the run lengths (row-major,
+#: background first) of the canvas pixels whose alpha is > 0, as ``{"size": [H, W],
+#: "counts": [...]}``, the form :func:`decode_rows` reads. What the page shows, read back.
+CANVAS_RLE_JS = """(id) => {
+  const c = document.getElementById(id);
+  if (!c.width || !c.height) return {size: [c.height, c.width], counts: [c.width * c.height]};
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const counts = []; let cur = 0, run = 0;
+  for (let i = 3; i < d.length; i += 4) {
+    const v = d[i] > 0 ? 1 : 0;
+    if (v !== cur) { counts.push(run); run = 0; cur = v; }
+    run++;
+  }
+  counts.push(run);
+  return {size: [c.height, c.width], counts};
+}"""
 
 
 def run_lengths(flat: np.ndarray) -> np.ndarray:

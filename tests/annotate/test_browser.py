@@ -25,7 +25,7 @@ import pytest
 from scipy.ndimage import distance_transform_edt
 
 from mis_pipeline.annotate import Annotator, run_in_background
-from mis_pipeline.annotate.rle import decode_rows
+from mis_pipeline.annotate.rle import CANVAS_RLE_JS, decode_rows
 from mis_pipeline.config import PipelineConfig
 from mis_pipeline.evaluate.clicker import Clicker
 from mis_pipeline.evaluate.datasets import GrabCutDataset
@@ -35,21 +35,6 @@ from mis_pipeline.evaluate.predictors import make_predictor
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 IDS = ["banana1", "book", "llama"]
-
-# Run lengths (row-major, background first) of the pixels of a canvas whose alpha is > 0.
-_CANVAS_RLE = """(id) => {
-  const c = document.getElementById(id);
-  if (!c.width || !c.height) return {size: [c.height, c.width], counts: [c.width * c.height]};
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  const counts = []; let cur = 0, run = 0;
-  for (let i = 3; i < d.length; i += 4) {
-    const v = d[i] > 0 ? 1 : 0;
-    if (v !== cur) { counts.push(run); run = 0; cur = v; }
-    run++;
-  }
-  counts.push(run);
-  return {size: [c.height, c.width], counts};
-}"""
 
 
 def chromium_path() -> str:
@@ -133,11 +118,11 @@ def test_annotate_page_in_chromium(served):
                                        f"window.misStats.lastHover.size[0] === {shape[0]}", timeout=30_000)
                 hover = decode_rows(page.evaluate("() => window.misStats.lastHover"))
                 assert hover[c.row, c.col]
-                outline = decode_rows(page.evaluate(_CANVAS_RLE, "hover"))
+                outline = decode_rows(page.evaluate(CANVAS_RLE_JS, "hover"))
                 assert outline.any()  # drawn as the region's border
                 page.mouse.click(x, y)
                 page.wait_for_function(f"() => window.misStats.clicks.length === {k + 1}", timeout=30_000)
-                shown = decode_rows(page.evaluate(_CANVAS_RLE, "overlay"))
+                shown = decode_rows(page.evaluate(CANVAS_RLE_JS, "overlay"))
                 stat = page.evaluate("window.misStats.clicks[window.misStats.clicks.length - 1]")
                 assert (stat["row"], stat["col"], stat["positive"]) == (c.row, c.col, True)
 
@@ -151,10 +136,10 @@ def test_annotate_page_in_chromium(served):
             # undo, click again, save with the keyboard
             page.keyboard.press("z")
             page.wait_for_function("() => document.getElementById('n-clicks').textContent === '0'")
-            assert not decode_rows(page.evaluate(_CANVAS_RLE, "overlay")).any()
+            assert not decode_rows(page.evaluate(CANVAS_RLE_JS, "overlay")).any()
             page.mouse.click(x, y)
             page.wait_for_function("() => window.misStats.clicks.length === 3")
-            shown = decode_rows(page.evaluate(_CANVAS_RLE, "overlay"))
+            shown = decode_rows(page.evaluate(CANVAS_RLE_JS, "overlay"))
             page.keyboard.press("s")
             page.wait_for_function("() => document.getElementById('message').textContent.startsWith('saved')")
             saved = tmp_path / "masks" / f"{IDS[1]}.png"
@@ -166,7 +151,7 @@ def test_annotate_page_in_chromium(served):
             assert "done" in (items.nth(1).get_attribute("class") or "")
             page.keyboard.press("r")  # reset: no clicks, empty overlay; the saved file stays
             page.wait_for_function("() => document.getElementById('n-clicks').textContent === '0'")
-            assert not decode_rows(page.evaluate(_CANVAS_RLE, "overlay")).any()
+            assert not decode_rows(page.evaluate(CANVAS_RLE_JS, "overlay")).any()
             assert saved.is_file()
 
             # the corrupt image shows as failed; the others keep working
@@ -181,10 +166,10 @@ def test_annotate_page_in_chromium(served):
             x, y = client_xy(page, c.row, c.col, sample.gt.shape)
             page.mouse.click(x, y)
             page.wait_for_function("() => window.misStats.clicks.length === 4")
-            assert decode_rows(page.evaluate(_CANVAS_RLE, "overlay"))[c.row, c.col]
+            assert decode_rows(page.evaluate(CANVAS_RLE_JS, "overlay"))[c.row, c.col]
             # the protocol's second click, a negative click with the right button on the
             # background pixel farthest from the object, then a hover preview for the picture
-            shown = decode_rows(page.evaluate(_CANVAS_RLE, "overlay"))
+            shown = decode_rows(page.evaluate(CANVAS_RLE_JS, "overlay"))
             clicker = Clicker(sample.gt, sample.ignore, clicks=[c])
             c2 = clicker.make_next_click(shown)
             x2, y2 = client_xy(page, c2.row, c2.col, sample.gt.shape)
