@@ -35,7 +35,6 @@ def test_tree_agreement_known_answers() -> None:
 
 
 def test_compare_pos_embed_on_tiny_vit() -> None:
-    pytest.importorskip("torch", reason="torch is a runtime dependency of the ViT backbones")
     rng = np.random.default_rng(4)
     images = [
         rng.integers(0, 256, (64, 64, 3), dtype=np.uint8),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch", reason="torch is a runtime dependency of the ViT backbones")
+import torch  # a runtime dependency: missing is an error, not a skip
 
 from mis_pipeline.errors import ConfigError, ImageArrayError, WeightsError  # noqa: E402
 from mis_pipeline.features import get_backbone  # noqa: E402
